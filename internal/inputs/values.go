@@ -1,0 +1,181 @@
+package inputs
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Values holds raw input strings as the user gave them (empty means unset)
+// and turns them into typed values, applying the table's defaults.
+//
+// Getters never fail silently: a malformed value is recorded and reported by
+// Err, quoting the value, so a stage can read all it needs and fail once.
+type Values struct {
+	raw  map[string]string
+	errs []error
+}
+
+// NewValues wraps raw values keyed by input name.
+func NewValues(raw map[string]string) *Values {
+	if raw == nil {
+		raw = map[string]string{}
+	}
+	return &Values{raw: raw}
+}
+
+// Set replaces the raw value of an input; tests and chains use it to feed one
+// stage's result into the next.
+func (v *Values) Set(name, value string) { v.raw[name] = value }
+
+// IsSet reports whether the user gave a non-empty value.
+func (v *Values) IsSet(name string) bool { return strings.TrimSpace(v.raw[name]) != "" }
+
+// Raw returns the value with the default applied, untrimmed of inner content.
+func (v *Values) Raw(name string) string {
+	in, ok := Lookup(name)
+	if !ok {
+		// A programming error: every input must be in the table.
+		panic(fmt.Sprintf("input %q is not in the inputs table", name))
+	}
+	if s := strings.TrimSpace(v.raw[name]); s != "" {
+		return s
+	}
+	return in.Default
+}
+
+// String returns the input's value (or its default).
+func (v *Values) String(name string) string { return v.Raw(name) }
+
+// List returns a newline- or comma-separated input as items, trimmed, blanks
+// dropped. For Lines inputs only newlines separate items.
+func (v *Values) List(name string) []string {
+	in, _ := Lookup(name)
+	if in.Kind == Lines {
+		return SplitLines(v.Raw(name))
+	}
+	return SplitList(v.Raw(name))
+}
+
+// Bool parses "true"/"false" (as GitHub's YAML 1.2 core schema spells them).
+func (v *Values) Bool(name string) bool {
+	s := v.Raw(name)
+	b, err := ParseBool(s)
+	if err != nil {
+		v.errs = append(v.errs, fmt.Errorf("input %q: %w", name, err))
+	}
+	return b
+}
+
+// Int parses a whole number; unset returns 0 and ok=false.
+func (v *Values) Int(name string) (n int, ok bool) {
+	s := v.Raw(name)
+	if s == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		v.errs = append(v.errs, fmt.Errorf("input %q: %q is not a whole number", name, s))
+		return 0, false
+	}
+	return n, true
+}
+
+// Duration parses "30d", "12h", "90m", "1h30m"; unset returns 0 and ok=false.
+func (v *Values) Duration(name string) (d time.Duration, ok bool) {
+	s := v.Raw(name)
+	if s == "" {
+		return 0, false
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		v.errs = append(v.errs, fmt.Errorf("input %q: %w", name, err))
+		return 0, false
+	}
+	return d, true
+}
+
+// Fail records a validation error found by a stage while reading its inputs.
+func (v *Values) Fail(err error) { v.errs = append(v.errs, err) }
+
+// Err returns every parse error met so far, or nil.
+func (v *Values) Err() error { return errors.Join(v.errs...) }
+
+// SplitList splits on newlines and commas, trims spaces and drops blanks.
+func SplitList(s string) []string {
+	return split(s, func(r rune) bool { return r == '\n' || r == ',' || r == '\r' })
+}
+
+// SplitLines splits on newlines only, trims spaces and drops blanks.
+func SplitLines(s string) []string {
+	return split(s, func(r rune) bool { return r == '\n' || r == '\r' })
+}
+
+func split(s string, sep func(rune) bool) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, sep) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ParseBool accepts the spellings YAML and users actually write.
+func ParseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "1", "on":
+		return true, nil
+	case "false", "no", "0", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean: use true or false", s)
+}
+
+var durationPart = regexp.MustCompile(`^(\d+)(w|d|h|m|s)`)
+
+// ParseDuration accepts Go durations plus days and weeks: "30d", "2w",
+// "1d12h", "90m". Negative values are refused.
+func ParseDuration(s string) (time.Duration, error) {
+	orig := s
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return 0, fmt.Errorf("%q is negative: durations count forward, e.g. 7d", orig)
+		}
+		return d, nil
+	}
+	var total time.Duration
+	for s != "" {
+		m := durationPart.FindStringSubmatch(s)
+		if m == nil {
+			return 0, fmt.Errorf("%q is not a duration: use forms like 30d, 12h, 90m or 1d12h", orig)
+		}
+		n, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || n > 1<<31 {
+			return 0, fmt.Errorf("%q is too large a duration", orig)
+		}
+		unit := map[string]time.Duration{"w": 7 * 24 * time.Hour, "d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second}[m[2]]
+		total += time.Duration(n) * unit
+		s = s[len(m[0]):]
+	}
+	return total, nil
+}
+
+// FormatDuration renders d in the largest whole units a user would write.
+func FormatDuration(d time.Duration) string {
+	day := 24 * time.Hour
+	switch {
+	case d >= day && d%day == 0:
+		return fmt.Sprintf("%dd", d/day)
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
+}
