@@ -39,9 +39,9 @@ type Logger interface {
 // Discard is a Logger that drops everything, for tests and library callers.
 type Discard struct{}
 
-func (Discard) Infof(string, ...any)  {}
-func (Discard) Warnf(string, ...any)  {}
-func (Discard) Group(string) func()   { return func() {} }
+func (Discard) Infof(string, ...any) {}
+func (Discard) Warnf(string, ...any) {}
+func (Discard) Group(string) func()  { return func() {} }
 
 // Redactor replaces registered secrets in everything written through it. It
 // is the last line of defence behind masking: even text that reaches a
