@@ -1,0 +1,674 @@
+package lifecycle
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// EvalOptions are the inputs of Evaluate besides the policy and inventory.
+type EvalOptions struct {
+	// Now is the instant ages are measured from. Required: the engine never
+	// reads the clock, so plans are reproducible.
+	Now time.Time
+	// Protected digests are never deleted or transitioned, nor anything they
+	// reach (their children and referrers): typically the digest pushed
+	// earlier in the same run.
+	Protected []string
+	// DeleteOrphans also deletes referrers whose subject is no longer in the
+	// repository (signatures and attestations of deleted images).
+	DeleteOrphans bool
+}
+
+// Kinds of cascaded artifacts.
+const (
+	CascadeChild    = "child"    // referenced by an index's manifests
+	CascadeReferrer = "referrer" // names the parent as its subject
+)
+
+// Plan is the outcome of Evaluate. Every list is in a deterministic order,
+// and the JSON form is the plan file the clean stage writes.
+type Plan struct {
+	EvaluatedAt time.Time `json:"evaluatedAt"`
+	// Expired are the top-level artifacts a rule expires, oldest first.
+	Expired []Decision `json:"expired"`
+	// Transitioned are the top-level artifacts a rule moves to archive
+	// storage (ECR only); nothing of theirs is deleted.
+	Transitioned []Decision `json:"transitioned,omitempty"`
+	// Orphans are referrers whose subject is absent from the repository.
+	Orphans []Orphan `json:"orphans,omitempty"`
+	// Protected records protected artifacts the policy would otherwise have
+	// removed.
+	Protected []ProtectedNote `json:"protected,omitempty"`
+	// Released are tagged children or referrers kept although the artifact
+	// referencing them is deleted.
+	Released []Released `json:"released,omitempty"`
+	// Delete is every digest to delete, each once, an index or subject before
+	// the artifacts it references (ECR refuses to delete a manifest an index
+	// still lists).
+	Delete []string `json:"delete"`
+	Counts Counts   `json:"counts"`
+	// BytesReclaimed sums the sizes of the deleted artifacts whose size is
+	// known; UnknownSizes counts the others.
+	BytesReclaimed int64 `json:"bytesReclaimed"`
+	UnknownSizes   int   `json:"unknownSizes,omitempty"`
+}
+
+// Decision is one top-level artifact a rule acts on.
+type Decision struct {
+	Digest          string     `json:"digest"`
+	Tags            []string   `json:"tags"`
+	PushedAt        time.Time  `json:"pushedAt"`
+	AgeDays         int        `json:"ageDays"`
+	Size            int64      `json:"size,omitempty"`
+	MediaType       string     `json:"mediaType,omitempty"`
+	RulePriority    int        `json:"rulePriority"`
+	RuleDescription string     `json:"ruleDescription,omitempty"`
+	Action          string     `json:"action"`
+	Cascade         []Cascaded `json:"cascade,omitempty"`
+}
+
+// Cascaded is an artifact that goes with the decision above it.
+type Cascaded struct {
+	Digest    string   `json:"digest"`
+	Kind      string   `json:"kind"`   // CascadeChild or CascadeReferrer
+	Parent    string   `json:"parent"` // the digest that references it
+	Tags      []string `json:"tags,omitempty"`
+	Size      int64    `json:"size,omitempty"`
+	MediaType string   `json:"mediaType,omitempty"`
+}
+
+// Orphan is a referrer whose subject is gone.
+type Orphan struct {
+	Digest   string     `json:"digest"`
+	Tags     []string   `json:"tags,omitempty"`
+	Subjects []string   `json:"subjects"`
+	Size     int64      `json:"size,omitempty"`
+	Deleted  bool       `json:"deleted"`
+	Cascade  []Cascaded `json:"cascade,omitempty"`
+}
+
+// ProtectedNote says why a protected artifact survived.
+type ProtectedNote struct {
+	Digest       string   `json:"digest"`
+	Tags         []string `json:"tags,omitempty"`
+	RulePriority int      `json:"rulePriority,omitempty"` // the rule that would have acted on it
+	Reason       string   `json:"reason"`
+}
+
+// Released is a tagged descendant kept while an artifact referencing it is
+// deleted: the tag says someone uses it on its own, so it is left for the
+// policy to judge once it stands alone.
+type Released struct {
+	Digest  string   `json:"digest"`
+	Tags    []string `json:"tags"`
+	Parents []string `json:"parents"` // the deleted artifacts that referenced it
+}
+
+// Counts summarises a plan.
+type Counts struct {
+	Artifacts    int `json:"artifacts"`    // everything in the inventory
+	Candidates   int `json:"candidates"`   // top-level artifacts the rules judged
+	Expired      int `json:"expired"`      // candidates expired
+	Transitioned int `json:"transitioned"` // candidates transitioned
+	Kept         int `json:"kept"`         // candidates neither expired nor transitioned (protected ones included)
+	Descendants  int `json:"descendants"`  // children and referrers, never judged alone
+	Orphans      int `json:"orphans"`
+	Deleted      int `json:"deleted"`  // len(Delete)
+	Retained     int `json:"retained"` // artifacts not deleted
+}
+
+// node is an artifact with its place in the reference graph.
+type node struct {
+	a        *Artifact
+	out      []edge // children and referrers
+	parents  int    // edges into this node from artifacts in the inventory
+	subjects []string
+	pushRef  time.Time
+}
+
+type edge struct {
+	to   int
+	kind string
+}
+
+type role int
+
+const (
+	roleCandidate role = iota
+	roleDescendant
+	roleOrphan
+)
+
+// Evaluate applies the policy to a repository's inventory.
+//
+// The rules judge top-level artifacts only, exactly as AWS judges the images
+// of a plain repository: rules run in priority order; each selects the
+// images of its storage class that match its tag criteria; imageCountMoreThan
+// keeps the newest N of them (by push time, ties broken by digest) and marks
+// the rest, since* marks those older than N days before Now; a marked image
+// is acted on unless a higher-priority rule already selected it, so an image
+// is acted on by at most one rule, while later rules still count it.
+//
+// Children of an index and referrers of a subject are never candidates: a
+// platform manifest is "untagged" to a registry but an index still needs it.
+// They live and die with what references them: everything a kept artifact
+// reaches is kept; what an expired artifact reaches is deleted with it unless
+// a kept artifact reaches it too (a child shared by two indexes). A child or
+// referrer that carries a tag of its own (not a cosign "sha256-<hex>.sig"
+// style tag) is still not a candidate while referenced, but it is not
+// cascaded either: it is kept and reported as Released, and judged alone once
+// nothing references it. Referrers whose subject is absent are orphans, kept
+// unless opts.DeleteOrphans. Protected digests, and everything they reach,
+// are never deleted or transitioned.
+func Evaluate(p *Policy, inventory []Artifact, opts EvalOptions) (*Plan, error) {
+	caps, _ := CapabilitiesFor(RegistryECR)
+	if err := p.Validate(caps); err != nil {
+		return nil, err
+	}
+	if opts.Now.IsZero() {
+		return nil, errors.New("evaluate lifecycle policy: EvalOptions.Now is not set")
+	}
+	g, err := buildGraph(inventory)
+	if err != nil {
+		return nil, err
+	}
+	e := &evaluation{p: p, g: g, opts: opts}
+	if err := e.classify(); err != nil {
+		return nil, err
+	}
+	e.applyRules()
+	return e.plan(), nil
+}
+
+type graph struct {
+	nodes []node
+	index map[string]int
+}
+
+func buildGraph(inventory []Artifact) (*graph, error) {
+	g := &graph{nodes: make([]node, len(inventory)), index: make(map[string]int, len(inventory))}
+	for i := range inventory {
+		a := &inventory[i]
+		if a.Digest == "" {
+			return nil, fmt.Errorf("evaluate lifecycle policy: artifact %d in the inventory has no digest", i)
+		}
+		if _, dup := g.index[a.Digest]; dup {
+			return nil, fmt.Errorf("evaluate lifecycle policy: digest %s appears twice in the inventory", a.Digest)
+		}
+		switch a.StorageClass {
+		case "", StorageClassStandard, StorageClassArchive:
+		default:
+			return nil, fmt.Errorf("evaluate lifecycle policy: artifact %s has unknown storage class %q", a.Digest, a.StorageClass)
+		}
+		g.index[a.Digest] = i
+		g.nodes[i] = node{a: a, pushRef: a.PushedAt}
+		if a.LastActivatedAt.After(a.PushedAt) {
+			g.nodes[i].pushRef = a.LastActivatedAt
+		}
+	}
+	for i := range g.nodes {
+		n := &g.nodes[i]
+		seen := map[int]bool{}
+		for _, c := range n.a.Children {
+			if j, ok := g.index[c]; ok && !seen[j] {
+				seen[j] = true
+				n.out = append(n.out, edge{to: j, kind: CascadeChild})
+				g.nodes[j].parents++
+			}
+		}
+		n.subjects = subjectsOf(n.a)
+		for _, s := range n.subjects {
+			if j, ok := g.index[s]; ok {
+				g.nodes[j].out = append(g.nodes[j].out, edge{to: i, kind: CascadeReferrer})
+				n.parents++
+			}
+		}
+	}
+	for i := range g.nodes {
+		out := g.nodes[i].out
+		slices.SortFunc(out, func(x, y edge) int {
+			return cmp.Or(strings.Compare(g.nodes[x.to].a.Digest, g.nodes[y.to].a.Digest), strings.Compare(x.kind, y.kind))
+		})
+		g.nodes[i].out = slices.CompactFunc(out, func(x, y edge) bool { return x.to == y.to })
+	}
+	return g, nil
+}
+
+// subjectsOf returns the subject digests an artifact names, explicitly or
+// through cosign-style tags.
+func subjectsOf(a *Artifact) []string {
+	var subjects []string
+	if a.Subject != "" {
+		subjects = append(subjects, a.Subject)
+	}
+	for _, t := range a.Tags {
+		if d, _, ok := SubjectFromCosignTag(t); ok && d != a.Digest && !slices.Contains(subjects, d) {
+			subjects = append(subjects, d)
+		}
+	}
+	return subjects
+}
+
+type evaluation struct {
+	p    *Policy
+	g    *graph
+	opts EvalOptions
+
+	roles     []role
+	ruleOf    []int // index into sorted rules of the rule acting on a candidate; -1 if none
+	rules     []Rule
+	protected []bool
+}
+
+func (e *evaluation) classify() error {
+	nodes := e.g.nodes
+	e.roles = make([]role, len(nodes))
+	e.ruleOf = make([]int, len(nodes))
+	e.protected = make([]bool, len(nodes))
+	for i := range nodes {
+		e.ruleOf[i] = -1
+		n := &nodes[i]
+		switch {
+		case n.parents > 0:
+			e.roles[i] = roleDescendant
+		case len(n.subjects) > 0:
+			e.roles[i] = roleOrphan
+		default:
+			e.roles[i] = roleCandidate
+			if n.a.PushedAt.IsZero() {
+				return fmt.Errorf("evaluate lifecycle policy: artifact %s%s has no push time, so its age is unknown; the registry listing must supply it",
+					n.a.Digest, describeTags(n.a.Tags))
+			}
+		}
+	}
+	for _, d := range e.opts.Protected {
+		if i, ok := e.g.index[d]; ok {
+			e.protected[i] = true
+		}
+	}
+	return nil
+}
+
+func describeTags(tags []string) string {
+	if len(tags) == 0 {
+		return " (untagged)"
+	}
+	return " (" + strings.Join(tags, ", ") + ")"
+}
+
+// applyRules runs AWS's algorithm over the candidates. Candidates are sorted
+// newest first once; each rule is then a single pass, so a policy of r rules
+// over n images costs O(n log n + r·n).
+func (e *evaluation) applyRules() {
+	e.rules = e.p.canonical().Rules
+	byClass := map[string][]int{}
+	for i := range e.g.nodes {
+		if e.roles[i] == roleCandidate {
+			class := e.g.nodes[i].a.StorageClass
+			if class == "" {
+				class = StorageClassStandard
+			}
+			byClass[class] = append(byClass[class], i)
+		}
+	}
+	for _, list := range byClass {
+		slices.SortFunc(list, e.newestFirst)
+	}
+	claimed := make([]bool, len(e.g.nodes))
+	for ri, r := range e.rules {
+		sel := newSelector(r.Selection)
+		limit := time.Duration(r.Selection.CountNumber) * 24 * time.Hour
+		selected := 0
+		for _, i := range byClass[r.Selection.storageClass()] {
+			n := &e.g.nodes[i]
+			if !sel.matches(n.a.Tags) {
+				continue
+			}
+			selected++
+			var marked bool
+			switch r.Selection.CountType {
+			case CountTypeImageCountMoreThan:
+				marked = selected > r.Selection.CountNumber
+			case CountTypeSinceImagePushed:
+				marked = e.opts.Now.Sub(n.pushRef) > limit
+			case CountTypeSinceImagePulled:
+				marked = e.opts.Now.Sub(pullRef(n)) > limit
+			case CountTypeSinceImageTransitioned:
+				// An archived image with no recorded archive time is never
+				// judged old: a missing field must not delete anything.
+				marked = !n.a.ArchivedAt.IsZero() && e.opts.Now.Sub(n.a.ArchivedAt) > limit
+			}
+			if marked && !claimed[i] {
+				e.ruleOf[i] = ri
+			}
+			claimed[i] = true
+		}
+	}
+}
+
+// newestFirst orders candidates for imageCountMoreThan: newest push first,
+// equal push times by digest, so the outcome never depends on input order.
+func (e *evaluation) newestFirst(x, y int) int {
+	a, b := &e.g.nodes[x], &e.g.nodes[y]
+	if c := b.pushRef.Compare(a.pushRef); c != 0 {
+		return c
+	}
+	return strings.Compare(a.a.Digest, b.a.Digest)
+}
+
+// pullRef is the instant sinceImagePulled counts from: the last pull, or the
+// restore from archive if later, or the push when neither happened.
+func pullRef(n *node) time.Time {
+	t := n.pushRef
+	if n.a.LastPulledAt.After(t) {
+		t = n.a.LastPulledAt
+	}
+	return t
+}
+
+func (e *evaluation) plan() *Plan {
+	nodes := e.g.nodes
+	plan := &Plan{EvaluatedAt: e.opts.Now, Expired: []Decision{}, Delete: []string{}}
+
+	// Sort out what the rules decided, minus what is protected.
+	var expired, transitioned, deletedOrphans []int
+	for i := range nodes {
+		switch e.roles[i] {
+		case roleCandidate:
+			ri := e.ruleOf[i]
+			if ri < 0 {
+				continue
+			}
+			r := e.rules[ri]
+			if e.protected[i] {
+				plan.Protected = append(plan.Protected, ProtectedNote{
+					Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, RulePriority: r.RulePriority,
+					Reason: fmt.Sprintf("protected; rule %d would %s it", r.RulePriority, r.Action.Type),
+				})
+				e.ruleOf[i] = -1
+				continue
+			}
+			if r.Action.Type == ActionTransition {
+				transitioned = append(transitioned, i)
+			} else {
+				expired = append(expired, i)
+			}
+		case roleOrphan:
+			if e.opts.DeleteOrphans && !e.protected[i] {
+				deletedOrphans = append(deletedOrphans, i)
+			} else if e.opts.DeleteOrphans {
+				plan.Protected = append(plan.Protected, ProtectedNote{
+					Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, Reason: "protected; kept although its subject is gone",
+				})
+			}
+		}
+	}
+
+	// Keep everything reachable from what stays. Tagged descendants stay:
+	// they are released, not cascaded.
+	isExpired := make([]bool, len(nodes))
+	for _, i := range expired {
+		isExpired[i] = true
+	}
+	for _, i := range deletedOrphans {
+		isExpired[i] = true
+	}
+	isTransitioned := make([]bool, len(nodes))
+	for _, i := range transitioned {
+		isTransitioned[i] = true
+	}
+	var activeRoots []int
+	for i := range nodes {
+		stays := false
+		switch e.roles[i] {
+		case roleCandidate:
+			stays = !isExpired[i] && !isTransitioned[i]
+		case roleOrphan:
+			stays = !isExpired[i]
+		case roleDescendant:
+			stays = len(ownTags(nodes[i].a.Tags)) > 0
+		}
+		if stays || e.protected[i] {
+			activeRoots = append(activeRoots, i)
+		}
+	}
+	keptActive := e.reach(activeRoots, nil)
+	keptAtAll := e.reach(transitioned, keptActive) // transitioned artifacts are not deleted either
+	for i, ok := range keptActive {
+		if ok {
+			keptAtAll[i] = true
+		}
+	}
+
+	// Delete what expired artifacts reach and nothing kept reaches.
+	var roots []int
+	roots = append(roots, expired...)
+	roots = append(roots, deletedOrphans...)
+	deleted := e.reach(roots, keptAtAll)
+
+	// Transition what transitioned artifacts reach, unless something active
+	// (or something deleted) reaches it.
+	blocked := slices.Clone(keptActive)
+	for i, ok := range deleted {
+		if ok {
+			blocked[i] = true
+		}
+	}
+
+	byAge := func(x, y int) int {
+		a, b := nodes[x].a, nodes[y].a
+		return cmp.Or(a.PushedAt.Compare(b.PushedAt), strings.Compare(a.Digest, b.Digest))
+	}
+	slices.SortFunc(expired, byAge)
+	slices.SortFunc(transitioned, byAge)
+	for _, i := range expired {
+		plan.Expired = append(plan.Expired, e.decision(i, e.cascade(i, deleted)))
+	}
+	archived := e.reach(transitioned, blocked)
+	for _, i := range transitioned {
+		plan.Transitioned = append(plan.Transitioned, e.decision(i, e.cascade(i, archived)))
+	}
+
+	e.orphans(plan, deletedOrphans, deleted)
+	e.notes(plan, deleted, keptActive)
+
+	plan.Delete = e.deletionOrder(deleted)
+	for _, d := range plan.Delete {
+		if size := nodes[e.g.index[d]].a.Size; size > 0 {
+			plan.BytesReclaimed += size
+		} else {
+			plan.UnknownSizes++
+		}
+	}
+
+	c := &plan.Counts
+	c.Artifacts = len(nodes)
+	for i := range nodes {
+		switch e.roles[i] {
+		case roleCandidate:
+			c.Candidates++
+		case roleDescendant:
+			c.Descendants++
+		case roleOrphan:
+			c.Orphans++
+		}
+	}
+	c.Expired, c.Transitioned = len(plan.Expired), len(plan.Transitioned)
+	c.Kept = c.Candidates - c.Expired - c.Transitioned
+	c.Deleted = len(plan.Delete)
+	c.Retained = c.Artifacts - c.Deleted
+	return plan
+}
+
+// reach marks every node reachable from roots (roots included), never
+// entering a node marked in stop.
+func (e *evaluation) reach(roots []int, stop []bool) []bool {
+	seen := make([]bool, len(e.g.nodes))
+	stack := make([]int, 0, len(roots))
+	for _, r := range roots {
+		if !seen[r] && (stop == nil || !stop[r]) {
+			seen[r] = true
+			stack = append(stack, r)
+		}
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, ed := range e.g.nodes[i].out {
+			if !seen[ed.to] && (stop == nil || !stop[ed.to]) {
+				seen[ed.to] = true
+				stack = append(stack, ed.to)
+			}
+		}
+	}
+	return seen
+}
+
+// cascade lists, breadth first, the descendants of root inside the set
+// "within", each once, with the edge that reached it.
+func (e *evaluation) cascade(root int, within []bool) []Cascaded {
+	var out []Cascaded
+	visited := map[int]bool{root: true}
+	queue := []int{root}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		for _, ed := range e.g.nodes[i].out {
+			if visited[ed.to] || !within[ed.to] {
+				continue
+			}
+			visited[ed.to] = true
+			queue = append(queue, ed.to)
+			a := e.g.nodes[ed.to].a
+			out = append(out, Cascaded{
+				Digest: a.Digest, Kind: ed.kind, Parent: e.g.nodes[i].a.Digest,
+				Tags: a.Tags, Size: a.Size, MediaType: a.MediaType,
+			})
+		}
+	}
+	return out
+}
+
+func (e *evaluation) decision(i int, cascade []Cascaded) Decision {
+	a := e.g.nodes[i].a
+	r := e.rules[e.ruleOf[i]]
+	tags := a.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return Decision{
+		Digest: a.Digest, Tags: tags, PushedAt: a.PushedAt,
+		AgeDays: int(e.opts.Now.Sub(a.PushedAt) / (24 * time.Hour)),
+		Size:    a.Size, MediaType: a.MediaType,
+		RulePriority: r.RulePriority, RuleDescription: r.Description, Action: r.Action.Type,
+		Cascade: cascade,
+	}
+}
+
+func (e *evaluation) orphans(plan *Plan, deletedOrphans []int, deleted []bool) {
+	isDeleted := map[int]bool{}
+	for _, i := range deletedOrphans {
+		isDeleted[i] = true
+	}
+	for i := range e.g.nodes {
+		if e.roles[i] != roleOrphan {
+			continue
+		}
+		n := &e.g.nodes[i]
+		o := Orphan{Digest: n.a.Digest, Tags: n.a.Tags, Subjects: n.subjects, Size: n.a.Size, Deleted: isDeleted[i]}
+		if o.Deleted {
+			o.Cascade = e.cascade(i, deleted)
+		}
+		plan.Orphans = append(plan.Orphans, o)
+	}
+	slices.SortFunc(plan.Orphans, func(a, b Orphan) int { return strings.Compare(a.Digest, b.Digest) })
+}
+
+// notes records the protected and tagged descendants that survive although
+// an artifact referencing them is deleted.
+func (e *evaluation) notes(plan *Plan, deleted, keptActive []bool) {
+	parentsDeleted := map[int][]string{}
+	for i := range e.g.nodes {
+		if !deleted[i] {
+			continue
+		}
+		for _, ed := range e.g.nodes[i].out {
+			if !deleted[ed.to] {
+				parentsDeleted[ed.to] = append(parentsDeleted[ed.to], e.g.nodes[i].a.Digest)
+			}
+		}
+	}
+	for i, parents := range parentsDeleted {
+		slices.Sort(parents)
+		a := e.g.nodes[i].a
+		switch {
+		case e.protected[i]:
+			plan.Protected = append(plan.Protected, ProtectedNote{
+				Digest: a.Digest, Tags: a.Tags,
+				Reason: "protected; kept although " + strings.Join(parents, ", ") + " is deleted",
+			})
+		case e.roles[i] == roleDescendant && len(ownTags(a.Tags)) > 0:
+			plan.Released = append(plan.Released, Released{Digest: a.Digest, Tags: a.Tags, Parents: parents})
+		}
+	}
+	slices.SortFunc(plan.Protected, func(a, b ProtectedNote) int { return strings.Compare(a.Digest, b.Digest) })
+	slices.SortFunc(plan.Released, func(a, b Released) int { return strings.Compare(a.Digest, b.Digest) })
+}
+
+// deletionOrder lists the deleted digests so that an artifact comes before
+// everything it references: top-level artifacts and orphans first (oldest
+// first), then their children and referrers level by level.
+func (e *evaluation) deletionOrder(deleted []bool) []string {
+	nodes := e.g.nodes
+	indegree := make([]int, len(nodes))
+	var ready []int
+	for i := range nodes {
+		if !deleted[i] {
+			continue
+		}
+		for _, ed := range nodes[i].out {
+			if deleted[ed.to] {
+				indegree[ed.to]++
+			}
+		}
+	}
+	for i := range nodes {
+		if deleted[i] && indegree[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	slices.SortFunc(ready, func(x, y int) int {
+		a, b := nodes[x].a, nodes[y].a
+		return cmp.Or(a.PushedAt.Compare(b.PushedAt), strings.Compare(a.Digest, b.Digest))
+	})
+	out := make([]string, 0, len(ready))
+	emitted := make([]bool, len(nodes))
+	for len(ready) > 0 {
+		i := ready[0]
+		ready = ready[1:]
+		emitted[i] = true
+		out = append(out, nodes[i].a.Digest)
+		for _, ed := range nodes[i].out {
+			if deleted[ed.to] {
+				indegree[ed.to]--
+				if indegree[ed.to] == 0 {
+					ready = append(ready, ed.to)
+				}
+			}
+		}
+	}
+	// Referrers that name each other as subjects form a cycle with no safe
+	// order; delete them last, by digest.
+	var rest []string
+	for i := range nodes {
+		if deleted[i] && !emitted[i] {
+			rest = append(rest, nodes[i].a.Digest)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}

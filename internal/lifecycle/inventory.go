@@ -1,0 +1,101 @@
+package lifecycle
+
+import (
+	"strings"
+	"time"
+)
+
+// Artifact is one manifest in a repository: an image, an image index, a
+// platform or attestation manifest, a signature, an SBOM. Registry clients
+// fill it from their listings and from the manifests themselves.
+type Artifact struct {
+	Digest    string    `json:"digest"`
+	Tags      []string  `json:"tags,omitempty"`
+	PushedAt  time.Time `json:"pushedAt"`
+	Size      int64     `json:"size,omitempty"` // bytes; 0 when unknown
+	MediaType string    `json:"mediaType,omitempty"`
+
+	// Children are the manifests an index references (its "manifests").
+	Children []string `json:"children,omitempty"`
+	// Subject is the OCI 1.1 "subject" of a referrer. A cosign tag such as
+	// "sha256-<hex>.sig" names a subject too; Evaluate derives it, so
+	// clients need not (see SubjectFromCosignTag).
+	Subject string `json:"subject,omitempty"`
+
+	// ECR only. StorageClass is "standard" (or empty) or "archive".
+	StorageClass string `json:"storageClass,omitempty"`
+	// LastPulledAt is ECR's last_recorded_pulltime; zero if never pulled.
+	LastPulledAt time.Time `json:"lastPulledAt,omitzero"`
+	// LastActivatedAt is set when an archived image was restored; AWS then
+	// counts ages from it instead of the push time.
+	LastActivatedAt time.Time `json:"lastActivatedAt,omitzero"`
+	// ArchivedAt is ECR's last_archived_at for archived images.
+	ArchivedAt time.Time `json:"archivedAt,omitzero"`
+}
+
+// Kinds of artifacts named by a cosign or referrers-schema tag.
+const (
+	TagKindSignature   = "signature"   // sha256-<hex>.sig
+	TagKindAttestation = "attestation" // sha256-<hex>.att
+	TagKindSBOM        = "sbom"        // sha256-<hex>.sbom
+	// TagKindReferrers is the OCI 1.1 referrers tag schema: an index tagged
+	// sha256-<hex> that lists the referrers of sha256:<hex> for registries
+	// without the referrers API.
+	TagKindReferrers = "referrers"
+)
+
+// SubjectFromCosignTag derives the subject digest from a tag that cosign (or
+// the OCI referrers tag schema) attaches to an artifact about another one:
+// "sha256-<64 hex>.sig" names "sha256:<64 hex>" and has kind "signature";
+// likewise ".att" (attestation), ".sbom" (sbom), and no suffix (referrers).
+// sha512 digests are recognised too. ok is false for any other tag.
+func SubjectFromCosignTag(tag string) (digest, kind string, ok bool) {
+	body, kind := tag, TagKindReferrers
+	switch {
+	case strings.HasSuffix(tag, ".sig"):
+		body, kind = tag[:len(tag)-len(".sig")], TagKindSignature
+	case strings.HasSuffix(tag, ".att"):
+		body, kind = tag[:len(tag)-len(".att")], TagKindAttestation
+	case strings.HasSuffix(tag, ".sbom"):
+		body, kind = tag[:len(tag)-len(".sbom")], TagKindSBOM
+	}
+	alg, hex, found := strings.Cut(body, "-")
+	if !found {
+		return "", "", false
+	}
+	var want int
+	switch alg {
+	case "sha256":
+		want = 64
+	case "sha512":
+		want = 128
+	default:
+		return "", "", false
+	}
+	if len(hex) != want || !isLowerHex(hex) {
+		return "", "", false
+	}
+	return alg + ":" + hex, kind, true
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ownTags are the tags that are not derived from a subject: the tags a user
+// chose. A descendant with own tags is not cascaded (see Evaluate).
+func ownTags(tags []string) []string {
+	var own []string
+	for _, t := range tags {
+		if _, _, derived := SubjectFromCosignTag(t); !derived {
+			own = append(own, t)
+		}
+	}
+	return own
+}
