@@ -120,7 +120,7 @@ func (v *validator) policy() {
 		v.add(-1, "rules", "has %d rules; AWS allows at most %d", len(rules), MaxRules)
 	}
 	if n := utf8.RuneCount(v.p.JSON()); n < MinPolicyTextLength || n > MaxPolicyTextLength {
-		v.add(-1, "rules", "policy text is %d characters long; AWS accepts %d to %d", n, MinPolicyTextLength, MaxPolicyTextLength)
+		v.add(-1, "rules", "text is %d characters long; AWS accepts %d to %d characters", n, MinPolicyTextLength, MaxPolicyTextLength)
 	}
 
 	for i := range rules {
