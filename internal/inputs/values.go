@@ -101,8 +101,8 @@ func (v *Values) Duration(name string) (d time.Duration, ok bool) {
 // Fail records a validation error found by a stage while reading its inputs.
 func (v *Values) Fail(err error) { v.errs = append(v.errs, err) }
 
-// Err returns every parse error met so far, or nil.
-func (v *Values) Err() error { return errors.Join(v.errs...) }
+// Err returns every parse error met so far as one InvalidError, or nil.
+func (v *Values) Err() error { return Invalid(errors.Join(v.errs...)) }
 
 // SplitList splits on newlines and commas, trims spaces and drops blanks.
 func SplitList(s string) []string {
@@ -178,4 +178,24 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh", d/time.Hour)
 	}
 	return d.String()
+}
+
+// InvalidError marks a problem with what the user gave (exit code 2), as
+// opposed to a failure while doing the work.
+type InvalidError struct{ Err error }
+
+func (e *InvalidError) Error() string { return e.Err.Error() }
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+// Invalid wraps err as an input problem.
+func Invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InvalidError{Err: err}
+}
+
+// Invalidf formats an input problem.
+func Invalidf(format string, args ...any) error {
+	return &InvalidError{Err: fmt.Errorf(format, args...)}
 }

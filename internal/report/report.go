@@ -140,3 +140,9 @@ func HumanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// GateError means the stage ran and a gate the user set said no (scan's
+// fail-on, a failed verification). It exits differently from "could not run".
+type GateError struct{ Verdict string }
+
+func (e *GateError) Error() string { return e.Verdict }

@@ -1,0 +1,21 @@
+// Command registry is a GitHub Action and a command-line tool that pushes,
+// scans, signs and cleans container images in ECR, GHCR and any OCI registry.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/registry-actions/registry/internal/app"
+)
+
+func main() {
+	// The runner cancels a job with SIGINT then SIGTERM; stop cleanly so no
+	// tag is left pointing at a half-written image.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := app.Main(ctx, app.OSIO())
+	stop()
+	os.Exit(code)
+}
