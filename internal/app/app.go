@@ -171,10 +171,10 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 func (r *Run) registryClient(ctx context.Context) (*registry.Client, error) {
 	v := r.Values
 	creds := registry.Credentials{
-		GitHubToken:  v.String("github-token"),
-		GitHubActor:  r.IO.Getenv("GITHUB_ACTOR"),
-		Username:     v.String("registry-username"),
-		Password:     v.String("registry-password"),
+		GitHubToken: v.String("github-token"),
+		GitHubActor: r.IO.Getenv("GITHUB_ACTOR"),
+		Username:    v.String("registry-username"),
+		Password:    v.String("registry-password"),
 		// $DOCKER_CONFIG/config.json (or ~/.docker) and its credential
 		// helpers, the way an earlier docker login left them.
 		DockerConfig: authn.DefaultKeychain,

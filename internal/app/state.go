@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
