@@ -116,20 +116,21 @@ func Compile(s Shorthand) (*Policy, error) {
 		patterns = []string{"*"}
 	}
 	for _, pat := range patterns {
-		which := "tagged " + pat
+		// "images tagged pr-*", or "tagged images" for every tag.
+		which := "images tagged " + pat
 		if pat == "*" {
-			which = "tagged"
+			which = "tagged images"
 		}
 		switch {
 		case s.KeepTagged > 0:
 			add(Rule{
-				Description: fmt.Sprintf("Keep the %d most recent images %s, expire older ones", s.KeepTagged, which),
+				Description: fmt.Sprintf("Keep the %d most recent %s, expire older ones", s.KeepTagged, which),
 				Selection: Selection{TagStatus: TagStatusTagged, TagPatternList: []string{pat},
 					CountType: CountTypeImageCountMoreThan, CountNumber: s.KeepTagged},
 			})
 		case taggedDays > 0:
 			add(Rule{
-				Description: fmt.Sprintf("Expire images %s older than %s", which, plural(taggedDays, "day")),
+				Description: fmt.Sprintf("Expire %s older than %s", which, plural(taggedDays, "day")),
 				Selection: Selection{TagStatus: TagStatusTagged, TagPatternList: []string{pat},
 					CountType: CountTypeSinceImagePushed, CountUnit: CountUnitDays, CountNumber: taggedDays},
 			})
