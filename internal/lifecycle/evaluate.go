@@ -96,6 +96,7 @@ type ProtectedNote struct {
 	Digest       string   `json:"digest"`
 	Tags         []string `json:"tags,omitempty"`
 	RulePriority int      `json:"rulePriority,omitempty"` // the rule that would have acted on it
+	Action       string   `json:"action,omitempty"`       // what that rule would have done
 	Reason       string   `json:"reason"`
 }
 
@@ -386,7 +387,7 @@ func (e *evaluation) plan() *Plan {
 			r := e.rules[ri]
 			if e.protected[i] {
 				plan.Protected = append(plan.Protected, ProtectedNote{
-					Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, RulePriority: r.RulePriority,
+					Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, RulePriority: r.RulePriority, Action: r.Action.Type,
 					Reason: fmt.Sprintf("protected; rule %d would %s it", r.RulePriority, r.Action.Type),
 				})
 				e.ruleOf[i] = -1
@@ -421,6 +422,16 @@ func (e *evaluation) plan() *Plan {
 	for _, i := range transitioned {
 		isTransitioned[i] = true
 	}
+	// Descendants no candidate or orphan reaches (referrers naming each
+	// other as subjects) are never judged; they stay, and so does what they
+	// reference.
+	var judged []int
+	for i := range nodes {
+		if e.roles[i] != roleDescendant {
+			judged = append(judged, i)
+		}
+	}
+	reachable := e.reach(judged, nil)
 	var activeRoots []int
 	for i := range nodes {
 		stays := false
@@ -430,7 +441,7 @@ func (e *evaluation) plan() *Plan {
 		case roleOrphan:
 			stays = !isExpired[i]
 		case roleDescendant:
-			stays = len(ownTags(nodes[i].a.Tags)) > 0
+			stays = len(ownTags(nodes[i].a.Tags)) > 0 || !reachable[i]
 		}
 		if stays || e.protected[i] {
 			activeRoots = append(activeRoots, i)

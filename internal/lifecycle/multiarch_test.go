@@ -123,7 +123,7 @@ func TestProtectedIndexIsNeverDeleted(t *testing.T) {
 	if len(plan.Expired) != 0 || len(plan.Delete) != 0 {
 		t.Fatalf("protected index expired: %+v", plan)
 	}
-	want := []ProtectedNote{{Digest: index, Tags: []string{"v1"}, RulePriority: 1, Reason: "protected; rule 1 would expire it"}}
+	want := []ProtectedNote{{Digest: index, Tags: []string{"v1"}, RulePriority: 1, Action: ActionExpire, Reason: "protected; rule 1 would expire it"}}
 	if !equalJSON(plan.Protected, want) {
 		t.Errorf("protected notes = %s, want %s", mustJSON(plan.Protected), mustJSON(want))
 	}
