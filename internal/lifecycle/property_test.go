@@ -414,9 +414,21 @@ func checkPlan(p *Policy, inv []Artifact, opts EvalOptions, plan *Plan) string {
 			}
 		}
 	}
+	direct := map[string]bool{}
+	for _, dec := range plan.Expired {
+		direct[dec.Digest] = true
+	}
+	for _, o := range plan.Orphans {
+		direct[o.Digest] = o.Deleted
+	}
 	for d := range deleted {
 		if !explained[d] {
 			return "deletes " + d + " for no reason"
+		}
+		// A child or referrer with a tag of its own is released, not
+		// cascaded.
+		if !direct[d] && len(ownTags(byDigest[d].Tags)) > 0 {
+			return "cascades " + d + ", which has tags of its own"
 		}
 	}
 	// Parents before children in the deletion order.
