@@ -1,0 +1,460 @@
+package ghcr_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/registry-actions/registry/internal/ghcr"
+	"github.com/registry-actions/registry/test/fakegithub"
+)
+
+// recorder is an http.RoundTripper that keeps the headers of every request
+// and can drop the answer to one request after the server handled it.
+type recorder struct {
+	mu       sync.Mutex
+	headers  []http.Header
+	dropOnce string // method whose first answer is lost
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.headers = append(r.headers, req.Header.Clone())
+	drop := r.dropOnce != "" && req.Method == r.dropOnce
+	if drop {
+		r.dropOnce = ""
+	}
+	r.mu.Unlock()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if drop && err == nil {
+		resp.Body.Close()
+		return nil, errors.New("connection reset by peer")
+	}
+	return resp, err
+}
+
+func newClient(t *testing.T, srv *fakegithub.Server, mod ...func(*ghcr.Options)) (*ghcr.Client, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	opts := ghcr.Options{
+		APIURL:         srv.URL(),
+		Token:          fakegithub.DefaultToken,
+		HTTPClient:     &http.Client{Transport: rec},
+		RetryBaseDelay: time.Millisecond,
+	}
+	for _, f := range mod {
+		f(&opts)
+	}
+	c, err := ghcr.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, rec
+}
+
+func wantError(t *testing.T, err error, kind error, msg string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want error %q, got nil", msg)
+	}
+	if kind != nil && !errors.Is(err, kind) {
+		t.Errorf("error %q is not %v", err, kind)
+	}
+	if err.Error() != msg {
+		t.Errorf("error message\n got: %s\nwant: %s", err, msg)
+	}
+	if strings.Contains(err.Error(), fakegithub.DefaultToken) {
+		t.Errorf("error reveals the token: %s", err)
+	}
+}
+
+func digest(i int) string { return fmt.Sprintf("sha256:%064x", i) }
+
+// seedOrg creates org "acme" with package "team/app" holding n versions,
+// version i created i minutes after a base time.
+func seedOrg(t *testing.T, srv *fakegithub.Server, n int) []int64 {
+	srv.AddOwner("acme", fakegithub.Organization)
+	srv.AddPackage("acme", "team/app", false)
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var vs []fakegithub.Version
+	for i := range n {
+		v := fakegithub.Version{Digest: digest(i), CreatedAt: base.Add(time.Duration(i) * time.Minute)}
+		if i%2 == 0 {
+			v.Tags = []string{fmt.Sprintf("v%d", i)}
+		}
+		vs = append(vs, v)
+	}
+	return srv.AddVersions("acme", "team/app", vs...)
+}
+
+func TestListVersionsFollowsLinks(t *testing.T) {
+	srv := fakegithub.Start(t)
+	ids := seedOrg(t, srv, 250)
+	c, rec := newClient(t, srv)
+
+	versions, err := c.ListVersions(context.Background(), "acme", "team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Count(fakegithub.ListOrgVersions); n != 3 {
+		t.Errorf("list calls = %d, want 3", n)
+	}
+	if n := srv.Count(fakegithub.GetOwner); n != 1 {
+		t.Errorf("owner lookups = %d, want 1", n)
+	}
+	if len(versions) != 250 {
+		t.Fatalf("got %d versions, want 250", len(versions))
+	}
+	// Newest first, as GitHub lists them.
+	first, last := versions[0], versions[249]
+	if first.ID != ids[249] || first.Digest != digest(249) || len(first.Tags) != 0 ||
+		!first.CreatedAt.Equal(time.Date(2025, 1, 1, 4, 9, 0, 0, time.UTC)) || !first.UpdatedAt.Equal(first.CreatedAt) {
+		t.Errorf("first version = %+v", first)
+	}
+	if last.ID != ids[0] || last.Digest != digest(0) || len(last.Tags) != 1 || last.Tags[0] != "v0" {
+		t.Errorf("last version = %+v", last)
+	}
+	if want := fmt.Sprintf("https://github.com/orgs/acme/packages/container/team%%2Fapp/%d", ids[0]); last.HTMLURL != want {
+		t.Errorf("html url = %s, want %s", last.HTMLURL, want)
+	}
+	seen := map[int64]bool{}
+	for _, v := range versions {
+		seen[v.ID] = true
+	}
+	if len(seen) != 250 {
+		t.Errorf("%d distinct versions, want 250", len(seen))
+	}
+
+	for _, h := range rec.headers {
+		if h.Get("Accept") != "application/vnd.github+json" || h.Get("X-GitHub-Api-Version") != "2022-11-28" ||
+			h.Get("Authorization") != "Bearer "+fakegithub.DefaultToken || h.Get("User-Agent") != "registry-actions" {
+			t.Fatalf("request headers = %v", h)
+		}
+	}
+}
+
+func TestUserPackage(t *testing.T) {
+	srv := fakegithub.Start(t)
+	srv.AddOwner("octo", fakegithub.User)
+	srv.AddPackage("octo", "tool", false)
+	ids := srv.AddVersions("octo", "tool", fakegithub.Version{Digest: digest(1), Tags: []string{"latest"}}, fakegithub.Version{Digest: digest(2)})
+	c, _ := newClient(t, srv)
+
+	versions, err := c.ListVersions(context.Background(), "octo", "tool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != 2 {
+		t.Fatalf("got %d versions", len(versions))
+	}
+	if err := c.DeleteVersion(context.Background(), "octo", "tool", ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if left := srv.Versions("octo", "tool"); len(left) != 1 || left[0].ID != ids[0] {
+		t.Errorf("left: %+v", left)
+	}
+	if deleted := srv.DeletedVersions("octo", "tool"); len(deleted) != 1 || deleted[0].ID != ids[1] {
+		t.Errorf("deleted: %+v", deleted)
+	}
+	want := map[string]int{fakegithub.GetOwner: 1, fakegithub.ListUserVersions: 1, fakegithub.DeleteUserVersion: 1}
+	if got := srv.Counts(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests = %v, want %v", got, want)
+	}
+}
+
+func TestPrivateUserPackageThroughAuthenticatedUser(t *testing.T) {
+	srv := fakegithub.Start(t)
+	srv.SetViewer("Octo")
+	srv.AddOwner("octo", fakegithub.User)
+	srv.AddPackage("octo", "secret", true)
+	ids := srv.AddVersions("octo", "secret", fakegithub.Version{Digest: digest(1)}, fakegithub.Version{Digest: digest(2)})
+	c, _ := newClient(t, srv)
+	ctx := context.Background()
+
+	versions, err := c.ListVersions(ctx, "octo", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != 2 {
+		t.Fatalf("got %d versions", len(versions))
+	}
+	if err := c.DeleteVersion(ctx, "octo", "secret", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListVersions(ctx, "octo", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	// /users answered 404 once; then /user is remembered for the package.
+	want := map[string]int{fakegithub.GetOwner: 1, fakegithub.ListUserVersions: 1, fakegithub.GetViewer: 1,
+		fakegithub.ListViewerVersions: 2, fakegithub.DeleteViewerVersion: 1}
+	if got := srv.Counts(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests = %v, want %v", got, want)
+	}
+}
+
+func TestNeverReachesAnotherUsersPackageThroughUser(t *testing.T) {
+	srv := fakegithub.Start(t)
+	srv.SetViewer("mallory")
+	srv.AddOwner("octo", fakegithub.User)
+	srv.AddOwner("mallory", fakegithub.User)
+	srv.AddPackage("octo", "app", true)
+	srv.AddPackage("mallory", "app", true)
+	srv.AddVersions("mallory", "app", fakegithub.Version{Digest: digest(1)})
+	c, _ := newClient(t, srv)
+
+	_, err := c.ListVersions(context.Background(), "octo", "app")
+	wantError(t, err, ghcr.ErrNotFound, `GitHub container package "octo/app" not found (GitHub: Package not found.): check the package name (the image path after ghcr.io/octo/) and its visibility; a private package needs a token with packages: read and access to it`)
+	if n := srv.Count(fakegithub.ListViewerVersions); n != 0 {
+		t.Errorf("/user/packages was called %d times for another user's package", n)
+	}
+}
+
+func TestOwnerKindIsCached(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	srv.AddPackage("acme", "other", false)
+	srv.AddVersions("acme", "other", fakegithub.Version{Digest: digest(9)})
+	c, _ := newClient(t, srv)
+	for _, pkg := range []string{"team/app", "other", "team/app"} {
+		if _, err := c.ListVersions(context.Background(), "ACME", pkg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.Count(fakegithub.GetOwner); n != 1 {
+		t.Errorf("owner lookups = %d, want 1", n)
+	}
+}
+
+func TestPackageNotFound(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 3)
+	srv.HidePackage("acme", "team/app")
+	c, _ := newClient(t, srv)
+	_, err := c.ListVersions(context.Background(), "acme", "team/app")
+	wantError(t, err, ghcr.ErrNotFound, `GitHub container package "acme/team/app" not found (GitHub: Package not found.): check the package name (the image path after ghcr.io/acme/) and its visibility; a private package needs a token with packages: read and access to it`)
+	var e *ghcr.Error
+	if !errors.As(err, &e) || e.Status != 404 || e.Owner != "acme" || e.Package != "team/app" || e.Op != "list" {
+		t.Errorf("error details = %+v", e)
+	}
+	if n := srv.Count(fakegithub.ListOrgVersions); n != 1 {
+		t.Errorf("list calls = %d, want 1 (an organization has one path)", n)
+	}
+}
+
+func TestUnknownOwner(t *testing.T) {
+	srv := fakegithub.Start(t)
+	c, _ := newClient(t, srv)
+	_, err := c.ListVersions(context.Background(), "nobody", "app")
+	wantError(t, err, ghcr.ErrNotFound, `GitHub user or organization "nobody" not found: check the owner of the package (the first path segment after ghcr.io/)`)
+}
+
+func TestDeleteForbidden(t *testing.T) {
+	srv := fakegithub.Start(t)
+	ids := seedOrg(t, srv, 3)
+	srv.DenyDelete("acme", "team/app")
+	c, _ := newClient(t, srv)
+	err := c.DeleteVersion(context.Background(), "acme", "team/app", ids[0])
+	wantError(t, err, ghcr.ErrForbidden, fmt.Sprintf(`GitHub refused to delete version %d of container package "acme/team/app" (GitHub: You must have admin permissions to the package to delete it.): the token needs admin on the package: in the package settings under "Manage Actions access" give this repository the Admin role, or use a personal access token with delete:packages`, ids[0]))
+	if n := len(srv.Versions("acme", "team/app")); n != 3 {
+		t.Errorf("%d versions left, want 3", n)
+	}
+}
+
+func TestListForbidden(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	srv.FailNext(fakegithub.ListOrgVersions, 1, fakegithub.Fault{Status: 403, Message: "Resource not accessible by integration", RetryAfter: -1})
+	c, _ := newClient(t, srv)
+	_, err := c.ListVersions(context.Background(), "acme", "team/app")
+	wantError(t, err, ghcr.ErrForbidden, `GitHub denied listing the versions of container package "acme/team/app" (GitHub: Resource not accessible by integration): the token needs packages: read (workflow permissions) and access to the package`)
+	if n := srv.Count(fakegithub.ListOrgVersions); n != 1 {
+		t.Errorf("list calls = %d, want 1 (a permission error is not retried)", n)
+	}
+}
+
+func TestUnauthorized(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	c, _ := newClient(t, srv, func(o *ghcr.Options) { o.Token = "ghp_wrong" })
+	_, err := c.ListVersions(context.Background(), "acme", "team/app")
+	wantError(t, err, ghcr.ErrUnauthorized, "GitHub rejected the token (GitHub: Bad credentials): set the github-token input to a valid token")
+
+	c, rec := newClient(t, srv, func(o *ghcr.Options) { o.Token = "" })
+	_, err = c.ListVersions(context.Background(), "acme", "team/app")
+	wantError(t, err, ghcr.ErrUnauthorized, "no GitHub token: set the github-token input (its default is ${{ github.token }})")
+	for _, h := range rec.headers {
+		if h.Get("Authorization") != "" {
+			t.Errorf("sent Authorization %q without a token", h.Get("Authorization"))
+		}
+	}
+}
+
+func TestPopularPublicVersionCannotBeDeleted(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	ids := srv.AddVersions("acme", "team/app", fakegithub.Version{Digest: digest(7), Downloads: 5001})
+	c, _ := newClient(t, srv)
+	err := c.DeleteVersion(context.Background(), "acme", "team/app", ids[0])
+	wantError(t, err, ghcr.ErrNotDeletable, fmt.Sprintf(`GitHub refused to delete version %d of container package "acme/team/app": Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance.`, ids[0]))
+}
+
+func TestLastVersionCannotBeDeleted(t *testing.T) {
+	srv := fakegithub.Start(t)
+	ids := seedOrg(t, srv, 1)
+	c, _ := newClient(t, srv)
+	err := c.DeleteVersion(context.Background(), "acme", "team/app", ids[0])
+	wantError(t, err, ghcr.ErrNotDeletable, fmt.Sprintf(`GitHub refused to delete version %d of container package "acme/team/app": You cannot delete the last version of a package. You must delete the package instead.`, ids[0]))
+}
+
+func TestDeleteMissingVersion(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 2)
+	c, _ := newClient(t, srv)
+	err := c.DeleteVersion(context.Background(), "acme", "team/app", 42)
+	wantError(t, err, ghcr.ErrNotFound, `GitHub found no version 42 of container package "acme/team/app" (GitHub: Package version not found.): it may be deleted already, or the token lacks admin on the package (GitHub then answers 404)`)
+}
+
+func TestDeleteWhoseAnswerWasLostIsNotAnError(t *testing.T) {
+	srv := fakegithub.Start(t)
+	ids := seedOrg(t, srv, 2)
+	c, rec := newClient(t, srv)
+	rec.dropOnce = http.MethodDelete
+	if err := c.DeleteVersion(context.Background(), "acme", "team/app", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Count(fakegithub.DeleteOrgVersion); n != 2 {
+		t.Errorf("delete calls = %d, want 2 (lost answer, then 404)", n)
+	}
+	if left := srv.Versions("acme", "team/app"); len(left) != 1 || left[0].ID != ids[1] {
+		t.Errorf("left: %+v", left)
+	}
+}
+
+func TestRateLimitsAreWaitedOut(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 150)
+	srv.FailNext(fakegithub.ListOrgVersions, 1, fakegithub.TooManyRequests(1))
+	srv.FailNext(fakegithub.ListOrgVersions, 1, fakegithub.SecondaryRateLimit(0))
+	c, _ := newClient(t, srv)
+	versions, err := c.ListVersions(context.Background(), "acme", "team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != 150 {
+		t.Errorf("got %d versions", len(versions))
+	}
+	if n := srv.Count(fakegithub.ListOrgVersions); n != 4 {
+		t.Errorf("list calls = %d, want 4 (429, 403 secondary, two pages)", n)
+	}
+}
+
+func TestPrimaryRateLimitWaitsForReset(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	// One request left: the owner lookup spends it, the list waits for the reset.
+	srv.SetRateLimit(5000, 1, 500*time.Millisecond)
+	c, _ := newClient(t, srv)
+	if _, err := c.ListVersions(context.Background(), "acme", "team/app"); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Count(fakegithub.ListOrgVersions); n != 2 {
+		t.Errorf("list calls = %d, want 2 (refused, then after the reset)", n)
+	}
+}
+
+func TestRateLimitBeyondTheWaitBound(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	srv.FailNext(fakegithub.ListOrgVersions, -1, fakegithub.TooManyRequests(600))
+	c, _ := newClient(t, srv, func(o *ghcr.Options) { o.MaxRateLimitWait = time.Second })
+	_, err := c.ListVersions(context.Background(), "acme", "team/app")
+	wantError(t, err, ghcr.ErrRateLimited, "GitHub API rate limit exceeded beyond the 1s wait limit; GitHub asks to wait 10m0s: run again after that")
+	if n := srv.Count(fakegithub.ListOrgVersions); n != 1 {
+		t.Errorf("list calls = %d, want 1", n)
+	}
+}
+
+func TestPrimaryRateLimitBeyondTheWaitBound(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	srv.SetRateLimit(5000, 0, 30*time.Minute)
+	c, _ := newClient(t, srv, func(o *ghcr.Options) { o.MaxRateLimitWait = time.Second })
+	_, err := c.ListVersions(context.Background(), "acme", "team/app")
+	var e *ghcr.Error
+	if !errors.As(err, &e) || !errors.Is(err, ghcr.ErrRateLimited) {
+		t.Fatalf("err = %v, want ErrRateLimited", err)
+	}
+	if until := time.Until(e.ResetAt); until < 29*time.Minute || until > 31*time.Minute {
+		t.Errorf("ResetAt in %s, want about 30m", until)
+	}
+	prefix := "GitHub API rate limit exceeded beyond the 1s wait limit; it resets at " + e.ResetAt.UTC().Format("15:04:05 UTC") + " (in "
+	if !strings.HasPrefix(err.Error(), prefix) || !strings.HasSuffix(err.Error(), "): run again after that") {
+		t.Errorf("message = %q, want prefix %q", err, prefix)
+	}
+}
+
+func TestRateLimitWaitHonoursContext(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 1)
+	srv.FailNext(fakegithub.ListOrgVersions, -1, fakegithub.TooManyRequests(60))
+	c, _ := newClient(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.ListVersions(ctx, "acme", "team/app")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestServerErrorsAreRetried(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 5)
+	srv.FailNext(fakegithub.ListOrgVersions, 2, fakegithub.ServerError())
+	c, _ := newClient(t, srv)
+	versions, err := c.ListVersions(context.Background(), "acme", "team/app")
+	if err != nil || len(versions) != 5 {
+		t.Fatalf("got %d versions, err %v", len(versions), err)
+	}
+	if n := srv.Count(fakegithub.ListOrgVersions); n != 3 {
+		t.Errorf("list calls = %d, want 3", n)
+	}
+}
+
+func TestServerErrorsBeyondRetries(t *testing.T) {
+	srv := fakegithub.Start(t)
+	seedOrg(t, srv, 5)
+	srv.FailNext(fakegithub.ListOrgVersions, -1, fakegithub.ServerError())
+	c, _ := newClient(t, srv, func(o *ghcr.Options) { o.MaxRetries = 2 })
+	_, err := c.ListVersions(context.Background(), "acme", "team/app")
+	wantError(t, err, nil, `GitHub API could not list the versions of container package "acme/team/app": HTTP 502 after 3 attempts (GitHub: Server Error): retry later`)
+}
+
+func TestRefusesNextLinkToAnotherHost(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/users/acme" {
+			io.WriteString(w, `{"login":"acme","type":"Organization"}`)
+			return
+		}
+		w.Header().Set("Link", `<https://elsewhere.example/orgs/acme/packages/container/app/versions?page=2>; rel="next"`)
+		io.WriteString(w, `[]`)
+	}))
+	t.Cleanup(api.Close)
+	c, err := ghcr.New(ghcr.Options{APIURL: api.URL, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListVersions(context.Background(), "acme", "app")
+	wantError(t, err, nil, "GitHub API next-page link points to another host (elsewhere.example); not following it")
+}
+
+func TestNewRejectsBadAPIURL(t *testing.T) {
+	_, err := ghcr.New(ghcr.Options{APIURL: "ftp://example.com"})
+	wantError(t, err, nil, `GitHub API URL "ftp://example.com" is not an http(s) URL`)
+}
