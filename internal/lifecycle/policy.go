@@ -69,8 +69,8 @@ type Rule struct {
 // Selection says which images a rule looks at and which of them it acts on.
 type Selection struct {
 	TagStatus      string   `json:"tagStatus"`
-	TagPatternList []string `json:"tagPatternList,omitempty"`
-	TagPrefixList  []string `json:"tagPrefixList,omitempty"`
+	TagPatternList []string `json:"tagPatternList,omitzero"`
+	TagPrefixList  []string `json:"tagPrefixList,omitzero"`
 	StorageClass   string   `json:"storageClass,omitempty"`
 	CountType      string   `json:"countType"`
 	CountUnit      string   `json:"countUnit,omitempty"`
