@@ -217,6 +217,10 @@ const (
 // answers is remembered for the package. call returns a non-nil response for
 // an unexpected HTTP status, which becomes the error.
 func (c *Client) withPackage(ctx context.Context, owner, pkg, op string, call func(prefix string) (*response, error)) error {
+	return withContext(c.tryPackagePaths(ctx, owner, pkg, op, call), op, owner, pkg)
+}
+
+func (c *Client) tryPackagePaths(ctx context.Context, owner, pkg, op string, call func(prefix string) (*response, error)) error {
 	if owner == "" || pkg == "" {
 		return fmt.Errorf("GitHub package owner and name are required (got %q and %q)", owner, pkg)
 	}

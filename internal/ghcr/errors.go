@@ -93,12 +93,13 @@ func opVerb(op string) string {
 	case opDelete:
 		return "delete a version of"
 	default:
-		return op + " of"
+		return op
 	}
 }
 
-// rateLimitError reports a rate limit that outlasts the wait bound.
-func rateLimitError(r *response, wait time.Duration, resetAt time.Time, bound time.Duration) error {
+// rateLimitError reports a rate limit that outlasts the wait bound. The
+// operation and package are filled in by withContext.
+func rateLimitError(r *response, wait time.Duration, resetAt time.Time, bound time.Duration) *Error {
 	e := &Error{Status: r.status, GitHubMessage: r.message(), ResetAt: resetAt, Kind: ErrRateLimited}
 	when := ""
 	if !resetAt.IsZero() {
@@ -106,8 +107,23 @@ func rateLimitError(r *response, wait time.Duration, resetAt time.Time, bound ti
 	} else if wait > 0 {
 		when = fmt.Sprintf("; GitHub asks to wait %s", wait.Round(time.Second))
 	}
-	e.Message = fmt.Sprintf("GitHub API rate limit exceeded beyond the %s wait limit%s: run again after that", bound, when)
+	e.Message = fmt.Sprintf("GitHub API rate limit outlasts the %s wait limit%s: run again after that", bound, when)
 	return e
+}
+
+// withContext names the operation and package in a rate-limit error that
+// arose below withPackage, which knows them.
+func withContext(err error, op, owner, pkg string) error {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == ErrRateLimited && e.Op == "" {
+		e.Op, e.Owner, e.Package = op, owner, pkg
+		subject := fmt.Sprintf("%q", owner)
+		if pkg != "" {
+			subject = fmt.Sprintf("container package %q", owner+"/"+pkg)
+		}
+		e.Message = strings.Replace(e.Message, "wait limit", fmt.Sprintf("wait limit to %s %s", opVerb(op), subject), 1)
+	}
+	return err
 }
 
 func truncate(s string, n int) string {

@@ -375,7 +375,7 @@ func TestRateLimitBeyondTheWaitBound(t *testing.T) {
 	srv.FailNext(fakegithub.ListOrgVersions, -1, fakegithub.TooManyRequests(600))
 	c, _ := newClient(t, srv, func(o *ghcr.Options) { o.MaxRateLimitWait = time.Second })
 	_, err := c.ListVersions(context.Background(), "acme", "team/app")
-	wantError(t, err, ghcr.ErrRateLimited, "GitHub API rate limit exceeded beyond the 1s wait limit; GitHub asks to wait 10m0s: run again after that")
+	wantError(t, err, ghcr.ErrRateLimited, `GitHub API rate limit outlasts the 1s wait limit to list the versions of container package "acme/team/app"; GitHub asks to wait 10m0s: run again after that`)
 	if n := srv.Count(fakegithub.ListOrgVersions); n != 1 {
 		t.Errorf("list calls = %d, want 1", n)
 	}
@@ -391,10 +391,13 @@ func TestPrimaryRateLimitBeyondTheWaitBound(t *testing.T) {
 	if !errors.As(err, &e) || !errors.Is(err, ghcr.ErrRateLimited) {
 		t.Fatalf("err = %v, want ErrRateLimited", err)
 	}
+	if e.Op != "list" || e.Owner != "acme" || e.Package != "team/app" {
+		t.Errorf("error context = %q %q %q", e.Op, e.Owner, e.Package)
+	}
 	if until := time.Until(e.ResetAt); until < 29*time.Minute || until > 31*time.Minute {
 		t.Errorf("ResetAt in %s, want about 30m", until)
 	}
-	prefix := "GitHub API rate limit exceeded beyond the 1s wait limit; it resets at " + e.ResetAt.UTC().Format("15:04:05 UTC") + " (in "
+	prefix := `GitHub API rate limit outlasts the 1s wait limit to list the versions of container package "acme/team/app"; it resets at ` + e.ResetAt.UTC().Format("15:04:05 UTC") + " (in "
 	if !strings.HasPrefix(err.Error(), prefix) || !strings.HasSuffix(err.Error(), "): run again after that") {
 		t.Errorf("message = %q, want prefix %q", err, prefix)
 	}
@@ -457,4 +460,12 @@ func TestRefusesNextLinkToAnotherHost(t *testing.T) {
 func TestNewRejectsBadAPIURL(t *testing.T) {
 	_, err := ghcr.New(ghcr.Options{APIURL: "ftp://example.com"})
 	wantError(t, err, nil, `GitHub API URL "ftp://example.com" is not an http(s) URL`)
+}
+
+func TestOwnerLookupRateLimited(t *testing.T) {
+	srv := fakegithub.Start(t)
+	srv.FailNext(fakegithub.GetOwner, -1, fakegithub.SecondaryRateLimit(120))
+	c, _ := newClient(t, srv, func(o *ghcr.Options) { o.MaxRateLimitWait = time.Second })
+	err := c.DeleteVersion(context.Background(), "acme", "app", 1)
+	wantError(t, err, ghcr.ErrRateLimited, `GitHub API rate limit outlasts the 1s wait limit to delete a version of container package "acme/app"; GitHub asks to wait 2m0s: run again after that`)
 }
