@@ -782,3 +782,21 @@ func TestNoRegion(t *testing.T) {
 	_, err := ecr.New(context.Background(), ecr.Options{})
 	wantError(t, err, nil, "no AWS region: set AWS_REGION (aws-actions/configure-aws-credentials sets it from its aws-region input)")
 }
+
+func TestRegistryIDIsSentWithEveryCall(t *testing.T) {
+	srv := fakeecr.Start(t)
+	srv.SetRegistryID("999988887777")
+	srv.AddRepository(fakeecr.Repository{Name: "app"})
+	other := newClient(t, srv, func(o *ecr.Options) { o.RegistryID = "111122223333" })
+	_, err := other.ListImages(context.Background(), "app")
+	wantError(t, err, ecr.ErrRepositoryNotFound, `ECR repository "app" does not exist in registry 111122223333 (us-east-1): check the repository name and the region`)
+
+	own := newClient(t, srv, func(o *ecr.Options) { o.RegistryID = "999988887777" })
+	repo, err := own.Repository(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repo.RegistryID != "999988887777" || repo.URI != "999988887777.dkr.ecr.us-east-1.amazonaws.com/app" {
+		t.Errorf("repository = %+v", repo)
+	}
+}

@@ -157,7 +157,12 @@ func (c *Client) ListVersions(ctx context.Context, owner, pkg string) ([]Version
 	err := c.withPackage(ctx, owner, pkg, opList, func(prefix string) (*response, error) {
 		versions = nil
 		next := c.base.String() + prefix + "/versions?per_page=" + strconv.Itoa(perPage) + "&state=active"
+		seen := map[string]bool{}
 		for next != "" {
+			if seen[next] {
+				return nil, fmt.Errorf("GitHub API: the versions of container package %q link back to a page already read (%s)", owner+"/"+pkg, redact(next))
+			}
+			seen[next] = true
 			resp, err := c.do(ctx, http.MethodGet, next)
 			if err != nil || resp.status != http.StatusOK {
 				return resp, err

@@ -469,3 +469,22 @@ func TestOwnerLookupRateLimited(t *testing.T) {
 	err := c.DeleteVersion(context.Background(), "acme", "app", 1)
 	wantError(t, err, ghcr.ErrRateLimited, `GitHub API rate limit outlasts the 1s wait limit to delete a version of container package "acme/app"; GitHub asks to wait 2m0s: run again after that`)
 }
+
+func TestStopsOnALinkLoop(t *testing.T) {
+	var api *httptest.Server
+	api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/users/acme" {
+			io.WriteString(w, `{"login":"acme","type":"Organization"}`)
+			return
+		}
+		w.Header().Set("Link", "<"+api.URL+`/orgs/acme/packages/container/app/versions?page=2>; rel="next"`)
+		io.WriteString(w, `[{"id":1,"name":"sha256:aa","metadata":{"container":{"tags":[]}}}]`)
+	}))
+	t.Cleanup(api.Close)
+	c, err := ghcr.New(ghcr.Options{APIURL: api.URL, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListVersions(context.Background(), "acme", "app")
+	wantError(t, err, nil, `GitHub API: the versions of container package "acme/app" link back to a page already read (`+api.URL+`/orgs/acme/packages/container/app/versions)`)
+}

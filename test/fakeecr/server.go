@@ -145,6 +145,14 @@ func (s *Server) RegistryID() string {
 	return s.registryID
 }
 
+// SetRegistryID changes the account ID the server answers for; requests
+// naming another registryId find no repositories.
+func (s *Server) SetRegistryID(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.registryID = id
+}
+
 // SetRegion changes the region requests must be signed for and that
 // repository URIs and ARNs name.
 func (s *Server) SetRegion(region string) {
