@@ -143,9 +143,10 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 func (r *Registry) Close() error {
 	var err error
 	if r.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = r.srv.Shutdown(ctx)
-		cancel()
+		// Close, not Shutdown: Shutdown waits five seconds for connections
+		// that were opened but never used (clients racing http against
+		// https open such), and nothing here needs a graceful drain.
+		err = r.srv.Close()
 		<-r.done
 	}
 	if r.app != nil {
