@@ -50,14 +50,14 @@ type PublishOptions struct {
 type TargetStats struct {
 	Repository    string        `json:"repository"`
 	Digest        string        `json:"digest"`
-	Tags          []string      `json:"tags"`           // full references now pointing at Digest
-	TagsUnchanged []string      `json:"tagsUnchanged"`  // already pointed at Digest
-	BlobsUploaded int           `json:"blobsUploaded"`  //
-	BytesUploaded int64         `json:"bytesUploaded"`  //
-	BlobsPresent  int           `json:"blobsPresent"`   // already in the repository
-	BytesPresent  int64         `json:"bytesPresent"`   //
-	BlobsMounted  int           `json:"blobsMounted"`   // mounted from another repository of the registry
-	BytesMounted  int64         `json:"bytesMounted"`   //
+	Tags          []string      `json:"tags"`          // full references now pointing at Digest
+	TagsUnchanged []string      `json:"tagsUnchanged"` // already pointed at Digest
+	BlobsUploaded int           `json:"blobsUploaded"` //
+	BytesUploaded int64         `json:"bytesUploaded"` //
+	BlobsPresent  int           `json:"blobsPresent"`  // already in the repository
+	BytesPresent  int64         `json:"bytesPresent"`  //
+	BlobsMounted  int           `json:"blobsMounted"`  // mounted from another repository of the registry
+	BytesMounted  int64         `json:"bytesMounted"`  //
 	Manifests     int           `json:"manifestsWritten"`
 	Duration      time.Duration `json:"duration"`
 }
