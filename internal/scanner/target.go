@@ -1,0 +1,456 @@
+package scanner
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Target is one image to scan: a registry reference or a local path.
+type Target struct {
+	// Ref is an image in a registry. A tag is resolved to its digest first,
+	// so what is scanned and reported is always one immutable manifest.
+	Ref name.Reference
+	// Path is an OCI layout directory, an OCI archive (tar of a layout) or a
+	// docker-save tarball.
+	Path string
+}
+
+// RemoteTarget scans an image in a registry.
+func RemoteTarget(ref name.Reference) Target { return Target{Ref: ref} }
+
+// PathTarget scans an OCI layout directory, OCI archive or docker-save tarball.
+func PathTarget(p string) Target { return Target{Path: p} }
+
+func (t Target) String() string {
+	if t.Ref != nil {
+		return t.Ref.String()
+	}
+	return t.Path
+}
+
+// resolvedImage is a target resolved to the platform images to scan.
+type resolvedImage struct {
+	reference  string // what the user asked for, pinned to a digest when remote
+	repository string // registry/repository for remote images
+	digest     string // manifest or index digest
+	tag        string
+	platforms  []platformImage
+	cleanup    func()
+}
+
+type platformImage struct {
+	platform string
+	digest   string
+	image    v1.Image
+}
+
+func resolve(ctx context.Context, t Target, n normalized) (*resolvedImage, error) {
+	filter, err := parsePlatforms(n.Platforms)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case t.Ref != nil && t.Path != "":
+		return nil, invalid("target sets both a reference and a path: use one")
+	case t.Ref != nil:
+		return resolveRemote(ctx, t.Ref, n.RemoteOptions, filter)
+	case t.Path != "":
+		return resolvePath(t.Path, filter)
+	}
+	return nil, invalid("empty target: set an image reference or a path")
+}
+
+func resolveRemote(ctx context.Context, ref name.Reference, opts []remote.Option, filter []v1.Platform) (*resolvedImage, error) {
+	opts = append(slices.Clone(opts), remote.WithContext(ctx))
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, imageError(ctx, ref.String(), err)
+	}
+	out := &resolvedImage{
+		reference:  ref.Context().Digest(desc.Digest.String()).String(),
+		repository: ref.Context().Name(),
+		digest:     desc.Digest.String(),
+		cleanup:    func() {},
+	}
+	if tag, ok := ref.(name.Tag); ok {
+		out.tag = tag.TagStr()
+	}
+	switch {
+	case desc.MediaType.IsIndex():
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, imageError(ctx, ref.String(), err)
+		}
+		out.platforms, err = indexPlatforms(idx, filter, ref.String())
+		if err != nil {
+			return nil, err
+		}
+	case desc.MediaType.IsImage():
+		if desc.ArtifactType != "" && !types.MediaType(desc.ArtifactType).IsConfig() {
+			return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s is an OCI artifact of type %s, not a container image: scan an image reference", ref, desc.ArtifactType)}
+		}
+		img, err := desc.Image()
+		if err != nil {
+			return nil, imageError(ctx, ref.String(), err)
+		}
+		p, err := singlePlatform(img, desc.Digest.String(), filter, ref.String())
+		if err != nil {
+			return nil, err
+		}
+		out.platforms = []platformImage{p}
+	default:
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s has media type %s, which is neither an image nor an index: scan an image reference", ref, desc.MediaType)}
+	}
+	return out, nil
+}
+
+func resolvePath(p string, filter []v1.Platform) (*resolvedImage, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, &Error{Kind: ErrImageNotFound, Msg: fmt.Sprintf("image path %s cannot be read (%v): check the path", p, err), Err: err}
+	}
+	if st.IsDir() {
+		return resolveLayout(p, p, filter, func() {})
+	}
+	kind, err := archiveKind(p)
+	if err != nil {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s is not a readable image archive (%v): give an OCI layout directory, an OCI archive or a docker-save tarball", p, err), Err: err}
+	}
+	if kind == "docker" {
+		img, err := tarball.ImageFromPath(p, nil)
+		if err != nil {
+			return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("docker archive %s cannot be read (%v): save exactly one image per archive", p, err), Err: err}
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("docker archive %s: %v", p, err), Err: err}
+		}
+		pi, err := singlePlatform(img, d.String(), filter, p)
+		if err != nil {
+			return nil, err
+		}
+		return &resolvedImage{reference: p, digest: d.String(), platforms: []platformImage{pi}, cleanup: func() {}}, nil
+	}
+	dir, err := os.MkdirTemp("", "oci-archive-")
+	if err != nil {
+		return nil, &Error{Kind: ErrScanFailed, Msg: fmt.Sprintf("extract %s: %v", p, err), Err: err}
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	if err := extractTar(p, dir); err != nil {
+		cleanup()
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("OCI archive %s cannot be extracted (%v): check the archive", p, err), Err: err}
+	}
+	img, err := resolveLayout(dir, p, filter, cleanup)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	return img, nil
+}
+
+func resolveLayout(dir, display string, filter []v1.Platform, cleanup func()) (*resolvedImage, error) {
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s is not an OCI layout (%v): give a directory with index.json and blobs/", display, err), Err: err}
+	}
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("OCI layout %s: %v", display, err), Err: err}
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("OCI layout %s: %v", display, err), Err: err}
+	}
+	// index.json usually points at one image or one index; report that
+	// manifest's digest, which is what a registry would serve.
+	digest := ""
+	if len(im.Manifests) == 1 {
+		digest = im.Manifests[0].Digest.String()
+	} else if d, err := idx.Digest(); err == nil {
+		digest = d.String()
+	}
+	platforms, err := indexPlatforms(idx, filter, display)
+	if err != nil {
+		return nil, err
+	}
+	return &resolvedImage{reference: display, digest: digest, platforms: platforms, cleanup: cleanup}, nil
+}
+
+// indexPlatforms lists the images of an index (descending into nested
+// indexes), skipping attestation manifests and anything without a real
+// platform, then applies the platform filter.
+func indexPlatforms(idx v1.ImageIndex, filter []v1.Platform, display string) ([]platformImage, error) {
+	var all []platformImage
+	var walk func(v1.ImageIndex) error
+	walk = func(idx v1.ImageIndex) error {
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return err
+		}
+		for _, d := range im.Manifests {
+			switch {
+			case d.MediaType.IsIndex():
+				child, err := idx.ImageIndex(d.Digest)
+				if err != nil {
+					return err
+				}
+				if err := walk(child); err != nil {
+					return err
+				}
+				continue
+			case !d.MediaType.IsImage():
+				continue
+			case d.Annotations["vnd.docker.reference.type"] == "attestation-manifest":
+				continue
+			}
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return err
+			}
+			p := d.Platform
+			if p == nil {
+				if p, err = configPlatform(img); err != nil {
+					return err
+				}
+			}
+			if p.OS == "" || p.OS == "unknown" || p.Architecture == "unknown" {
+				continue
+			}
+			all = append(all, platformImage{platform: p.String(), digest: d.Digest.String(), image: img})
+		}
+		return nil
+	}
+	if err := walk(idx); err != nil {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("read index of %s: %v", display, err), Err: err}
+	}
+	if len(all) == 0 {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s holds no container image for a known platform (only attestations or artifacts)", display)}
+	}
+	return filterPlatforms(all, filter, display)
+}
+
+func singlePlatform(img v1.Image, digest string, filter []v1.Platform, display string) (platformImage, error) {
+	p, err := configPlatform(img)
+	if err != nil {
+		return platformImage{}, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("read config of %s: %v", display, err), Err: err}
+	}
+	out, err := filterPlatforms([]platformImage{{platform: p.String(), digest: digest, image: img}}, filter, display)
+	if err != nil {
+		return platformImage{}, err
+	}
+	return out[0], nil
+}
+
+func configPlatform(img v1.Image) (*v1.Platform, error) {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	return &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}, nil
+}
+
+func filterPlatforms(all []platformImage, filter []v1.Platform, display string) ([]platformImage, error) {
+	if len(filter) == 0 {
+		return all, nil
+	}
+	var out []platformImage
+	for _, want := range filter {
+		found := false
+		for _, pi := range all {
+			got, err := parsePlatform(pi.platform)
+			if err != nil || !got.Satisfies(want) {
+				continue
+			}
+			found = true
+			if !slices.ContainsFunc(out, func(o platformImage) bool { return o.digest == pi.digest }) {
+				out = append(out, pi)
+			}
+		}
+		if !found {
+			var have []string
+			for _, pi := range all {
+				have = append(have, pi.platform)
+			}
+			return nil, invalid("platform %s is not in %s (available: %s): fix platforms", want.String(), display, strings.Join(have, ", "))
+		}
+	}
+	return out, nil
+}
+
+func parsePlatforms(in []string) ([]v1.Platform, error) {
+	var out []v1.Platform
+	for _, s := range in {
+		p, err := parsePlatform(s)
+		if err != nil {
+			return nil, invalid("invalid platform %q (%v): write platforms as os/arch[/variant]", s, err)
+		}
+		out = append(out, *p)
+	}
+	return out, nil
+}
+
+func parsePlatform(s string) (*v1.Platform, error) {
+	s = strings.TrimSpace(s)
+	if strings.Count(s, "/") < 1 {
+		return nil, errors.New("missing architecture")
+	}
+	return v1.ParsePlatform(s)
+}
+
+// imageError turns a registry error into a one-line, actionable *Error.
+func imageError(ctx context.Context, ref string, err error) error {
+	if ctx.Err() != nil {
+		return timeoutError(ctx, err)
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch {
+		case terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode):
+			return &Error{Kind: ErrImageNotFound, Msg: fmt.Sprintf("image %s not found (%s): check the reference and that it was pushed", ref, terr.Error()), Err: err}
+		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden ||
+			hasCode(terr, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
+			return &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("image %s cannot be read (%s): grant the workflow pull access to the repository or configure registry credentials", ref, terr.Error()), Err: err}
+		}
+	}
+	return &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("image %s cannot be read: %v", ref, err), Err: err}
+}
+
+func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range terr.Errors {
+		if slices.Contains(codes, d.Code) {
+			return true
+		}
+	}
+	return false
+}
+
+// archiveKind tells a docker-save tarball from an OCI archive. Docker 25+
+// writes both manifest.json and index.json; its manifest.json is complete for
+// the saved platform while index.json may point at blobs it did not save, so
+// manifest.json wins.
+func archiveKind(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	oci := false
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("not a tar archive: %w", err)
+		}
+		switch path.Clean(hdr.Name) {
+		case "manifest.json":
+			return "docker", nil
+		case "index.json", "oci-layout":
+			oci = true
+		}
+	}
+	if oci {
+		return "oci", nil
+	}
+	return "", errors.New("neither manifest.json nor index.json found")
+}
+
+// extractTar unpacks an OCI archive, refusing entries that would escape dir.
+func extractTar(archive, dir string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
+		if rel == "." {
+			continue
+		}
+		if !filepath.IsLocal(rel) {
+			return fmt.Errorf("entry %q leaves the archive", hdr.Name)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(rel))
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(out, tr); err != nil {
+				out.Close()
+				return err
+			}
+			if err := out.Close(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// trivyImage gives a go-containerregistry image the identity Trivy's image
+// artifact asks for, so Trivy analyses layers we fetched with our own client.
+type trivyImage struct {
+	v1.Image
+	name        string
+	repoTags    []string
+	repoDigests []string
+}
+
+func (i trivyImage) Name() string { return i.name }
+
+func (i trivyImage) ID() (string, error) {
+	h, err := i.ConfigName()
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
+}
+
+func (i trivyImage) RepoTags() []string    { return i.repoTags }
+func (i trivyImage) RepoDigests() []string { return i.repoDigests }
+
+func (r *resolvedImage) trivyImage(p platformImage) trivyImage {
+	ti := trivyImage{Image: p.image, name: r.reference}
+	if r.repository != "" {
+		ti.repoDigests = []string{r.repository + "@" + p.digest}
+		if r.tag != "" {
+			ti.repoTags = []string{r.repository + ":" + r.tag}
+		}
+	}
+	return ti
+}
