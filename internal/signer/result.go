@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
 )
 
 // Identity is who made a signature: for keyless signatures the certificate
