@@ -41,12 +41,14 @@ type IO struct {
 	Stderr io.Writer
 	// Dir is the working directory relative paths resolve against.
 	Dir string
+	// Environ lists the environment for child processes (docker buildx).
+	Environ func() []string
 }
 
 // OSIO is the real process.
 func OSIO() IO {
 	dir, _ := os.Getwd()
-	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir}
+	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ}
 }
 
 // Main runs the program and returns its exit code.
@@ -243,4 +245,33 @@ func writeJSON(w io.Writer, results []StageResult, err error) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// environ rebuilds the process environment from Getenv for child processes.
+func (r *Run) environ() []string {
+	if r.IO.Environ != nil {
+		return r.IO.Environ()
+	}
+	return os.Environ()
+}
+
+// sourcePath resolves a local source path against the working directory,
+// leaving registry references alone.
+func (r *Run) sourcePath(s string) string {
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") {
+		return r.Path(s)
+	}
+	if _, err := os.Stat(r.Path(s)); err == nil {
+		return r.Path(s)
+	}
+	return s
+}
+
+func isPrefixed(s string) bool {
+	for _, p := range []string{"oci:", "oci-layout:", "oci-archive:", "docker-archive:", "docker://", "registry:"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

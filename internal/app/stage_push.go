@@ -2,11 +2,71 @@ package app
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/registry-actions/registry/internal/ecr"
+	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/steps/push"
 )
 
 func runPush(ctx context.Context, r *Run) (report.Result, error) {
-	return nil, fmt.Errorf("push: not implemented yet")
+	v := r.Values
+	concurrency, _ := v.Int("concurrency")
+	opts := push.Options{
+		Source:      v.String("source"),
+		Images:      v.List("images"),
+		Tags:        v.List("tags"),
+		Platforms:   v.List("platforms"),
+		Concurrency: concurrency,
+		ECR: push.ECROptions{
+			CreateRepository: v.Bool("ecr-create-repository"),
+			TagMutability:    v.String("ecr-tag-mutability"),
+			ScanOnPush:       v.Bool("ecr-scan-on-push"),
+			KMSKey:           v.String("ecr-kms-key"),
+		},
+		Registry: r.Registry,
+		ECRRepositories: func(ctx context.Context, host registry.ECRHost) (push.ECRRepositories, error) {
+			return ecr.New(ctx, ecr.Options{Region: host.Region, RegistryID: host.AccountID})
+		},
+		Log: r.Log,
+	}
+	if v.IsSet("source") && !isPrefixed(v.String("source")) {
+		// Relative paths are the workspace's; references pass through.
+		opts.Source = r.sourcePath(v.String("source"))
+	}
+	if v.IsSet("context") {
+		opts.Build = &push.BuildOptions{
+			Context:   r.Path(v.String("context")),
+			File:      r.Path(v.String("file")),
+			Platforms: v.List("platforms"),
+			BuildArgs: v.List("build-args"),
+			Target:    v.String("target"),
+			Labels:    v.List("labels"),
+			CacheFrom: v.List("cache-from"),
+			CacheTo:   v.List("cache-to"),
+			Env:       r.environ(),
+			Stdout:    r.IO.Stderr,
+			Stderr:    r.IO.Stderr,
+		}
+		// The build already produced only the requested platforms.
+		opts.Platforms = nil
+	} else if !v.IsSet("source") {
+		return nil, inputs.Invalidf("push: set source (an OCI layout, OCI archive, docker-save tarball or image reference) or context (to build)")
+	}
+	if concurrency < 1 || concurrency > 256 {
+		return nil, inputs.Invalidf("push: concurrency %d is out of range: use 1 to 256", concurrency)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	res, err := push.Run(ctx, opts)
+	if res != nil {
+		r.State.Pushed = res.Pushed()
+		r.State.Digest = res.Digest
+	}
+	if res == nil {
+		return nil, err
+	}
+	return res, err
 }

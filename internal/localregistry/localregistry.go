@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -116,7 +117,9 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	if opts.Wrap != nil {
 		handler = opts.Wrap(handler)
 	}
-	r.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	// Clients racing http against https leave handshake errors the server
+	// would print; they are not failures of the registry.
+	r.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 
 	ln := r.ln
 	r.URL = "http://" + r.Host
