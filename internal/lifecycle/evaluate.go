@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -128,7 +129,50 @@ type node struct {
 	out      []edge // children and referrers
 	parents  int    // edges into this node from artifacts in the inventory
 	subjects []string
-	pushRef  time.Time
+	// Time keys (see timeKey) and a digest key, so that sorting and age
+	// checks compare integers.
+	pushKey   int64 // pushed_at, or the restore from archive if later
+	pullKey   int64 // last pull, or pushKey if later or never pulled
+	ageKey    int64 // pushed_at, for the order of the plan's lists
+	digestKey uint64
+}
+
+// timeKey maps an instant to nanoseconds since 1970, clamping instants
+// before 1678 or after 2262 to the ends of the range, where they tie.
+func timeKey(t time.Time) int64 {
+	const maxSeconds = math.MaxInt64/int64(time.Second) - 1
+	switch sec := t.Unix(); {
+	case sec > maxSeconds:
+		return math.MaxInt64
+	case sec < -maxSeconds:
+		return math.MinInt64
+	default:
+		return sec*int64(time.Second) + int64(t.Nanosecond())
+	}
+}
+
+// digestKey packs the first eight bytes of the digest's hex part, so most
+// digest comparisons are one integer comparison; equal keys fall back to
+// comparing the strings.
+func digestKey(d string) uint64 {
+	if _, hex, ok := strings.Cut(d, ":"); ok {
+		d = hex
+	}
+	var k uint64
+	for i := 0; i < 8; i++ {
+		k <<= 8
+		if i < len(d) {
+			k |= uint64(d[i])
+		}
+	}
+	return k
+}
+
+func (n *node) compareDigest(m *node) int {
+	if c := cmp.Compare(n.digestKey, m.digestKey); c != 0 {
+		return c
+	}
+	return strings.Compare(n.a.Digest, m.a.Digest)
 }
 
 type edge struct {
@@ -206,19 +250,20 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 			return nil, fmt.Errorf("evaluate lifecycle policy: artifact %s has unknown storage class %q", a.Digest, a.StorageClass)
 		}
 		g.index[a.Digest] = i
-		g.nodes[i] = node{a: a, pushRef: a.PushedAt}
+		n := node{a: a, ageKey: timeKey(a.PushedAt), digestKey: digestKey(a.Digest)}
+		n.pushKey = n.ageKey
 		if a.LastActivatedAt.After(a.PushedAt) {
-			g.nodes[i].pushRef = a.LastActivatedAt
+			n.pushKey = timeKey(a.LastActivatedAt)
 		}
+		n.pullKey = max(n.pushKey, timeKey(a.LastPulledAt))
+		g.nodes[i] = n
 	}
 	for i := range g.nodes {
 		n := &g.nodes[i]
-		seen := map[int]bool{}
 		for _, c := range n.a.Children {
-			if j, ok := g.index[c]; ok && !seen[j] {
-				seen[j] = true
+			if j, ok := g.index[c]; ok {
 				n.out = append(n.out, edge{to: j, kind: CascadeChild})
-				g.nodes[j].parents++
+				g.nodes[j].parents++ // a child listed twice counts twice; only > 0 matters
 			}
 		}
 		n.subjects = subjectsOf(n.a)
@@ -231,6 +276,9 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 	}
 	for i := range g.nodes {
 		out := g.nodes[i].out
+		if len(out) < 2 {
+			continue
+		}
 		slices.SortFunc(out, func(x, y edge) int {
 			return cmp.Or(strings.Compare(g.nodes[x.to].a.Digest, g.nodes[y.to].a.Digest), strings.Compare(x.kind, y.kind))
 		})
@@ -263,6 +311,13 @@ type evaluation struct {
 	ruleOf    []int // index into sorted rules of the rule acting on a candidate; -1 if none
 	rules     []Rule
 	protected []bool
+	// byAge lists the candidates and orphans oldest push first, ties by
+	// digest: the order of the plan's lists, computed once so they need no
+	// sorting of their own.
+	byAge []int
+	// stamp and generation mark visited nodes without a map per walk.
+	stamp      []uint32
+	generation uint32
 }
 
 func (e *evaluation) classify() error {
@@ -291,6 +346,21 @@ func (e *evaluation) classify() error {
 			e.protected[i] = true
 		}
 	}
+	// Only candidates and orphans head the plan's lists.
+	e.byAge = make([]int, 0, len(nodes))
+	for i := range nodes {
+		if e.roles[i] != roleDescendant {
+			e.byAge = append(e.byAge, i)
+		}
+	}
+	slices.SortFunc(e.byAge, func(x, y int) int {
+		a, b := &nodes[x], &nodes[y]
+		if c := cmp.Compare(a.ageKey, b.ageKey); c != 0 {
+			return c
+		}
+		return a.compareDigest(b)
+	})
+	e.stamp = make([]uint32, len(nodes))
 	return nil
 }
 
@@ -301,32 +371,62 @@ func describeTags(tags []string) string {
 	return " (" + strings.Join(tags, ", ") + ")"
 }
 
+// candidate is what a rule looks at, laid out contiguously in the order
+// imageCountMoreThan needs.
+type candidate struct {
+	node                      int
+	tags                      []string
+	pushKey, pullKey, archKey int64
+}
+
 // applyRules runs AWS's algorithm over the candidates. Candidates are sorted
 // newest first once; each rule is then a single pass, so a policy of r rules
 // over n images costs O(n log n + r·n).
 func (e *evaluation) applyRules() {
 	e.rules = e.p.canonical().Rules
+	nodes := e.g.nodes
 	byClass := map[string][]int{}
-	for i := range e.g.nodes {
+	for i := range nodes {
 		if e.roles[i] == roleCandidate {
-			class := e.g.nodes[i].a.StorageClass
+			class := nodes[i].a.StorageClass
 			if class == "" {
 				class = StorageClassStandard
 			}
 			byClass[class] = append(byClass[class], i)
 		}
 	}
-	for _, list := range byClass {
-		slices.SortFunc(list, e.newestFirst)
+	candidates := map[string][]candidate{}
+	for class, list := range byClass {
+		// Newest push first, equal push times by digest.
+		slices.SortFunc(list, func(x, y int) int {
+			a, b := &nodes[x], &nodes[y]
+			if c := cmp.Compare(b.pushKey, a.pushKey); c != 0 {
+				return c
+			}
+			return a.compareDigest(b)
+		})
+		cs := make([]candidate, len(list))
+		for k, i := range list {
+			n := &nodes[i]
+			cs[k] = candidate{node: i, tags: n.a.Tags, pushKey: n.pushKey, pullKey: n.pullKey, archKey: math.MinInt64}
+			if !n.a.ArchivedAt.IsZero() {
+				cs[k].archKey = timeKey(n.a.ArchivedAt)
+			}
+		}
+		candidates[class] = cs
 	}
-	claimed := make([]bool, len(e.g.nodes))
+
+	now := e.opts.Now.UTC()
+	claimed := make([]bool, len(nodes))
 	for ri, r := range e.rules {
 		sel := newSelector(r.Selection)
-		limit := time.Duration(r.Selection.CountNumber) * 24 * time.Hour
+		// "Older than N days": before now minus N days of 24 hours (days in
+		// UTC have no daylight-saving jumps). AddDate, unlike a Duration,
+		// cannot overflow for large N.
+		cutoff := timeKey(now.AddDate(0, 0, -r.Selection.CountNumber))
 		selected := 0
-		for _, i := range byClass[r.Selection.storageClass()] {
-			n := &e.g.nodes[i]
-			if !sel.matches(n.a.Tags) {
+		for _, c := range candidates[r.Selection.storageClass()] {
+			if !sel.matches(c.tags) {
 				continue
 			}
 			selected++
@@ -335,40 +435,21 @@ func (e *evaluation) applyRules() {
 			case CountTypeImageCountMoreThan:
 				marked = selected > r.Selection.CountNumber
 			case CountTypeSinceImagePushed:
-				marked = e.opts.Now.Sub(n.pushRef) > limit
+				marked = c.pushKey < cutoff
 			case CountTypeSinceImagePulled:
-				marked = e.opts.Now.Sub(pullRef(n)) > limit
+				marked = c.pullKey < cutoff
 			case CountTypeSinceImageTransitioned:
 				// An archived image with no recorded archive time is never
-				// judged old: a missing field must not delete anything.
-				marked = !n.a.ArchivedAt.IsZero() && e.opts.Now.Sub(n.a.ArchivedAt) > limit
+				// judged old (archKey is the minimum, never below a cutoff):
+				// a missing field must not delete anything.
+				marked = c.archKey != math.MinInt64 && c.archKey < cutoff
 			}
-			if marked && !claimed[i] {
-				e.ruleOf[i] = ri
+			if marked && !claimed[c.node] {
+				e.ruleOf[c.node] = ri
 			}
-			claimed[i] = true
+			claimed[c.node] = true
 		}
 	}
-}
-
-// newestFirst orders candidates for imageCountMoreThan: newest push first,
-// equal push times by digest, so the outcome never depends on input order.
-func (e *evaluation) newestFirst(x, y int) int {
-	a, b := &e.g.nodes[x], &e.g.nodes[y]
-	if c := b.pushRef.Compare(a.pushRef); c != 0 {
-		return c
-	}
-	return strings.Compare(a.a.Digest, b.a.Digest)
-}
-
-// pullRef is the instant sinceImagePulled counts from: the last pull, or the
-// restore from archive if later, or the push when neither happened.
-func pullRef(n *node) time.Time {
-	t := n.pushRef
-	if n.a.LastPulledAt.After(t) {
-		t = n.a.LastPulledAt
-	}
-	return t
 }
 
 func (e *evaluation) plan() *Plan {
@@ -441,7 +522,7 @@ func (e *evaluation) plan() *Plan {
 		case roleOrphan:
 			stays = !isExpired[i]
 		case roleDescendant:
-			stays = len(ownTags(nodes[i].a.Tags)) > 0 || !reachable[i]
+			stays = hasOwnTag(nodes[i].a.Tags) || !reachable[i]
 		}
 		if stays || e.protected[i] {
 			activeRoots = append(activeRoots, i)
@@ -470,12 +551,7 @@ func (e *evaluation) plan() *Plan {
 		}
 	}
 
-	byAge := func(x, y int) int {
-		a, b := nodes[x].a, nodes[y].a
-		return cmp.Or(a.PushedAt.Compare(b.PushedAt), strings.Compare(a.Digest, b.Digest))
-	}
-	slices.SortFunc(expired, byAge)
-	slices.SortFunc(transitioned, byAge)
+	expired, transitioned = e.inAgeOrder(expired), e.inAgeOrder(transitioned)
 	for _, i := range expired {
 		plan.Expired = append(plan.Expired, e.decision(i, e.cascade(i, deleted)))
 	}
@@ -515,6 +591,21 @@ func (e *evaluation) plan() *Plan {
 	return plan
 }
 
+// inAgeOrder returns the nodes of list, oldest first.
+func (e *evaluation) inAgeOrder(list []int) []int {
+	member := make([]bool, len(e.g.nodes))
+	for _, i := range list {
+		member[i] = true
+	}
+	out := make([]int, 0, len(list))
+	for _, i := range e.byAge {
+		if member[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // reach marks every node reachable from roots (roots included), never
 // entering a node marked in stop.
 func (e *evaluation) reach(roots []int, stop []bool) []bool {
@@ -542,17 +633,21 @@ func (e *evaluation) reach(roots []int, stop []bool) []bool {
 // cascade lists, breadth first, the descendants of root inside the set
 // "within", each once, with the edge that reached it.
 func (e *evaluation) cascade(root int, within []bool) []Cascaded {
+	if len(e.g.nodes[root].out) == 0 {
+		return nil
+	}
 	var out []Cascaded
-	visited := map[int]bool{root: true}
+	e.generation++
+	e.stamp[root] = e.generation
 	queue := []int{root}
 	for len(queue) > 0 {
 		i := queue[0]
 		queue = queue[1:]
 		for _, ed := range e.g.nodes[i].out {
-			if visited[ed.to] || !within[ed.to] {
+			if e.stamp[ed.to] == e.generation || !within[ed.to] {
 				continue
 			}
-			visited[ed.to] = true
+			e.stamp[ed.to] = e.generation
 			queue = append(queue, ed.to)
 			a := e.g.nodes[ed.to].a
 			out = append(out, Cascaded{
@@ -622,7 +717,7 @@ func (e *evaluation) notes(plan *Plan, deleted, keptActive []bool) {
 				Digest: a.Digest, Tags: a.Tags,
 				Reason: "protected; kept although " + strings.Join(parents, ", ") + " is deleted",
 			})
-		case e.roles[i] == roleDescendant && len(ownTags(a.Tags)) > 0:
+		case e.roles[i] == roleDescendant && hasOwnTag(a.Tags):
 			plan.Released = append(plan.Released, Released{Digest: a.Digest, Tags: a.Tags, Parents: parents})
 		}
 	}
@@ -647,15 +742,11 @@ func (e *evaluation) deletionOrder(deleted []bool) []string {
 			}
 		}
 	}
-	for i := range nodes {
+	for _, i := range e.byAge {
 		if deleted[i] && indegree[i] == 0 {
 			ready = append(ready, i)
 		}
 	}
-	slices.SortFunc(ready, func(x, y int) int {
-		a, b := nodes[x].a, nodes[y].a
-		return cmp.Or(a.PushedAt.Compare(b.PushedAt), strings.Compare(a.Digest, b.Digest))
-	})
 	out := make([]string, 0, len(ready))
 	emitted := make([]bool, len(nodes))
 	for len(ready) > 0 {

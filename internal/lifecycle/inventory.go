@@ -50,6 +50,9 @@ const (
 // likewise ".att" (attestation), ".sbom" (sbom), and no suffix (referrers).
 // sha512 digests are recognised too. ok is false for any other tag.
 func SubjectFromCosignTag(tag string) (digest, kind string, ok bool) {
+	if !strings.HasPrefix(tag, "sha") { // most tags: answer before any work
+		return "", "", false
+	}
 	body, kind := tag, TagKindReferrers
 	switch {
 	case strings.HasSuffix(tag, ".sig"):
@@ -88,14 +91,14 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// ownTags are the tags that are not derived from a subject: the tags a user
-// chose. A descendant with own tags is not cascaded (see Evaluate).
-func ownTags(tags []string) []string {
-	var own []string
+// hasOwnTag reports whether an artifact carries a tag that is not derived
+// from a subject: a tag a user chose. A child or referrer with one is not
+// cascaded (see Evaluate).
+func hasOwnTag(tags []string) bool {
 	for _, t := range tags {
 		if _, _, derived := SubjectFromCosignTag(t); !derived {
-			own = append(own, t)
+			return true
 		}
 	}
-	return own
+	return false
 }

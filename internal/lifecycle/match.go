@@ -62,26 +62,25 @@ func (sel *selector) matches(tags []string) bool {
 		if len(tags) == 0 {
 			return false
 		}
+	next:
 		for _, prefix := range sel.prefixes {
-			if !anyTag(tags, func(t string) bool { return strings.HasPrefix(t, prefix) }) {
-				return false
+			for _, t := range tags {
+				if strings.HasPrefix(t, prefix) {
+					continue next
+				}
 			}
+			return false
 		}
+	nextGlob:
 		for _, g := range sel.globs {
-			if !anyTag(tags, g.match) {
-				return false
+			for _, t := range tags {
+				if g.match(t) {
+					continue nextGlob
+				}
 			}
+			return false
 		}
 		return true
-	}
-	return false
-}
-
-func anyTag(tags []string, ok func(string) bool) bool {
-	for _, t := range tags {
-		if ok(t) {
-			return true
-		}
 	}
 	return false
 }

@@ -427,7 +427,7 @@ func checkPlan(p *Policy, inv []Artifact, opts EvalOptions, plan *Plan) string {
 		}
 		// A child or referrer with a tag of its own is released, not
 		// cascaded.
-		if !direct[d] && len(ownTags(byDigest[d].Tags)) > 0 {
+		if !direct[d] && len(byDigest[d].Tags) > len(subjectTags(byDigest[d].Tags)) {
 			return "cascades " + d + ", which has tags of its own"
 		}
 	}
