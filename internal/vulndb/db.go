@@ -131,7 +131,8 @@ func fill(tx *bolt.Tx) error {
 		if a.Status != "" {
 			adv.Status = dbtypes.NewStatus(a.Status)
 		}
-		if err := dbc.PutAdvisory(tx, []string{name, a.Package}, a.ID, adv); err != nil {
+		// The pointer matters: Advisory.MarshalJSON, which stores Status, has a pointer receiver.
+		if err := dbc.PutAdvisory(tx, []string{name, a.Package}, a.ID, &adv); err != nil {
 			return err
 		}
 	}

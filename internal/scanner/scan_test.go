@@ -1,0 +1,150 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aquasecurity/trivy/pkg/cache"
+	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+
+	"github.com/registry-actions/registry/internal/vulndb"
+)
+
+// layerCounter records which layers Trivy analysed: it stores a blob in the
+// cache exactly once per layer it analyses.
+type layerCounter struct {
+	mu       sync.Mutex
+	analysed map[string]int // diff ID → times analysed
+}
+
+func (c *layerCounter) wrap(inner cache.ArtifactCache) cache.ArtifactCache {
+	return countingCache{ArtifactCache: inner, c: c}
+}
+
+type countingCache struct {
+	cache.ArtifactCache
+	c *layerCounter
+}
+
+func (cc countingCache) PutBlob(ctx context.Context, key string, info ftypes.BlobInfo) error {
+	cc.c.mu.Lock()
+	cc.c.analysed[info.DiffID]++
+	cc.c.mu.Unlock()
+	return cc.ArtifactCache.PutBlob(ctx, key, info)
+}
+
+func TestScanIndexEveryPlatformExactFindings(t *testing.T) {
+	host := startRegistry(t, nil)
+	ref := pushIndex(t, host, "demo/app")
+
+	counter := &layerCounter{analysed: map[string]int{}}
+	opts := offlineOptions(t)
+	opts.hooks.wrapCache = counter.wrap
+
+	res, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 1 {
+		t.Fatalf("got %d images, want 1", len(res.Images))
+	}
+	img := res.Images[0]
+	if img.Digest != ref.DigestStr() || img.Reference != ref.String() {
+		t.Errorf("image = %s %s, want %s", img.Reference, img.Digest, ref)
+	}
+
+	// Every platform, attestation manifest skipped, index order kept.
+	var platforms []string
+	for _, p := range img.Platforms {
+		platforms = append(platforms, p.Platform)
+	}
+	if want := []string{vulndb.PlatformAlpine, vulndb.PlatformDebian}; !slices.Equal(platforms, want) {
+		t.Fatalf("platforms = %v, want %v", platforms, want)
+	}
+
+	for _, p := range img.Platforms {
+		diffRows(t, "findings of "+p.Platform, rowsOf(platformFindings(p)), expectedRows(vulndb.ExpectedFor(p.Platform), p.Platform))
+		if p.Report.ArtifactName != ref.String() || len(p.Report.Results) == 0 {
+			t.Errorf("%s: Trivy report not kept: %q with %d results", p.Platform, p.Report.ArtifactName, len(p.Report.Results))
+		}
+	}
+	if os := img.Platforms[0]; os.OSFamily != "alpine" || os.OSVersion != vulndb.AlpineRelease {
+		t.Errorf("amd64 OS = %s %s", os.OSFamily, os.OSVersion)
+	}
+	if os := img.Platforms[1]; os.OSFamily != "debian" || os.OSVersion != vulndb.DebianRelease {
+		t.Errorf("arm64 OS = %s %s", os.OSFamily, os.OSVersion)
+	}
+
+	// Merged findings list every platform they affect.
+	diffRows(t, "merged findings", rowsOf(img.Findings), expectedRows(vulndb.Expected, ""))
+	if len(img.HiddenBySeverity) != 0 {
+		t.Errorf("nothing is hidden with every severity reported, got %d", len(img.HiddenBySeverity))
+	}
+
+	want := SeverityCounts{Critical: 2, High: 4, Medium: 3, Low: 3, Unknown: 1}
+	if res.Counts != want || img.Counts != want {
+		t.Errorf("counts = %+v (image %+v), want %+v", res.Counts, img.Counts, want)
+	}
+	if res.Fixable != 10 {
+		t.Errorf("fixable = %d, want 10", res.Fixable)
+	}
+	if c := img.Platforms[0].Counts; c != (SeverityCounts{Critical: 1, High: 3, Medium: 2, Low: 2}) {
+		t.Errorf("amd64 counts = %+v", c)
+	}
+
+	// Three distinct layers, each analysed once although the base layer is in both platforms.
+	shared, err := vulndb.SharedLayerDiffID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counter.analysed[shared.String()] != 1 {
+		t.Errorf("shared layer analysed %d times, want 1", counter.analysed[shared.String()])
+	}
+	if len(counter.analysed) != 3 {
+		t.Errorf("analysed %d distinct layers, want 3: %v", len(counter.analysed), counter.analysed)
+	}
+	for id, n := range counter.analysed {
+		if n != 1 {
+			t.Errorf("layer %s analysed %d times", id, n)
+		}
+	}
+
+	if res.DB.SchemaVersion != 2 || !res.DB.UpdatedAt.Equal(fixtureTime) || res.DB.Downloaded {
+		t.Errorf("DB info = %+v", res.DB)
+	}
+	if res.DB.AgeSeconds <= 0 {
+		t.Errorf("DB age = %d", res.DB.AgeSeconds)
+	}
+}
+
+func TestScanPlatformFilter(t *testing.T) {
+	host := startRegistry(t, nil)
+	ref := pushIndex(t, host, "demo/app")
+	opts := offlineOptions(t)
+
+	opts.Platforms = []string{"linux/arm64"} // no variant: matches arm64/v8
+	res, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := res.Images[0]
+	if len(img.Platforms) != 1 || img.Platforms[0].Platform != vulndb.PlatformDebian {
+		t.Fatalf("platforms = %+v", img.Platforms)
+	}
+	diffRows(t, "arm64 findings", rowsOf(img.Findings), expectedRows(vulndb.ExpectedFor(vulndb.PlatformDebian), vulndb.PlatformDebian))
+
+	opts.Platforms = []string{"linux/s390x"}
+	_, err = Scan(context.Background(), []Target{RemoteTarget(ref)}, opts)
+	if !errors.Is(err, ErrInvalidOptions) || !CouldNotRun(err) {
+		t.Fatalf("err = %v, want invalid options", err)
+	}
+	for _, want := range []string{"linux/s390x", vulndb.PlatformAlpine, vulndb.PlatformDebian} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
