@@ -1,0 +1,40 @@
+# Trivy imports encoding/json/v2: every go command of this module needs it.
+export GOEXPERIMENT := jsonv2
+export CGO_ENABLED := 0
+
+MODULE  := github.com/registry-actions/registry
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
+BIN     := $(CURDIR)/bin/registry
+
+.PHONY: build test vet fmt-check docs demo bench bench-push image clean
+
+build:
+	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+# The end-to-end tests run the binary built here instead of building their own.
+test: build
+	REGISTRY_BIN=$(BIN) go test -count=1 -timeout 25m ./...
+
+vet:
+	go vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+docs:
+	go run ./internal/inputs/gendocs
+
+demo: build
+	$(BIN) demo --out demo-output
+
+bench: build
+	test/bench/run.sh all
+
+bench-push: build
+	test/bench/run.sh push
+
+image:
+	docker build --build-arg VERSION=$(VERSION) -t registry:$(VERSION) .
+
+clean:
+	rm -rf bin demo-output
