@@ -241,7 +241,9 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 		if a.Digest == "" {
 			return nil, fmt.Errorf("evaluate lifecycle policy: artifact %d in the inventory has no digest", i)
 		}
-		if _, dup := g.index[a.Digest]; dup {
+		before := len(g.index)
+		g.index[a.Digest] = i // one hash instead of a lookup and an insert
+		if len(g.index) == before {
 			return nil, fmt.Errorf("evaluate lifecycle policy: digest %s appears twice in the inventory", a.Digest)
 		}
 		switch a.StorageClass {
@@ -249,7 +251,6 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 		default:
 			return nil, fmt.Errorf("evaluate lifecycle policy: artifact %s has unknown storage class %q", a.Digest, a.StorageClass)
 		}
-		g.index[a.Digest] = i
 		n := node{a: a, ageKey: timeKey(a.PushedAt), digestKey: digestKey(a.Digest)}
 		n.pushKey = n.ageKey
 		if a.LastActivatedAt.After(a.PushedAt) {
@@ -318,6 +319,7 @@ type evaluation struct {
 	// stamp and generation mark visited nodes without a map per walk.
 	stamp      []uint32
 	generation uint32
+	queue      []int
 }
 
 func (e *evaluation) classify() error {
@@ -347,21 +349,50 @@ func (e *evaluation) classify() error {
 		}
 	}
 	// Only candidates and orphans head the plan's lists.
-	e.byAge = make([]int, 0, len(nodes))
+	var heads []int
 	for i := range nodes {
 		if e.roles[i] != roleDescendant {
-			e.byAge = append(e.byAge, i)
+			heads = append(heads, i)
 		}
 	}
-	slices.SortFunc(e.byAge, func(x, y int) int {
-		a, b := &nodes[x], &nodes[y]
-		if c := cmp.Compare(a.ageKey, b.ageKey); c != 0 {
-			return c
-		}
-		return a.compareDigest(b)
-	})
+	e.byAge = e.sortByTime(heads, func(n *node) int64 { return n.ageKey }, false)
 	e.stamp = make([]uint32, len(nodes))
 	return nil
+}
+
+// sortByTime orders nodes by a time key, oldest first or newest first,
+// equal times by digest, so no outcome depends on the order of the
+// inventory. It sorts a compact copy of the keys: comparisons then touch
+// contiguous memory instead of the nodes.
+func (e *evaluation) sortByTime(list []int, key func(*node) int64, newestFirst bool) []int {
+	type keyed struct {
+		time   int64
+		digest uint64
+		node   int
+	}
+	keys := make([]keyed, len(list))
+	for k, i := range list {
+		n := &e.g.nodes[i]
+		t := key(n)
+		if newestFirst {
+			t = -1 - t // reverses the order without overflowing
+		}
+		keys[k] = keyed{t, n.digestKey, i}
+	}
+	slices.SortFunc(keys, func(x, y keyed) int {
+		if x.time != y.time {
+			return cmp.Compare(x.time, y.time)
+		}
+		if x.digest != y.digest {
+			return cmp.Compare(x.digest, y.digest)
+		}
+		return strings.Compare(e.g.nodes[x.node].a.Digest, e.g.nodes[y.node].a.Digest)
+	})
+	out := make([]int, len(keys))
+	for k := range keys {
+		out[k] = keys[k].node
+	}
+	return out
 }
 
 func describeTags(tags []string) string {
@@ -371,17 +402,9 @@ func describeTags(tags []string) string {
 	return " (" + strings.Join(tags, ", ") + ")"
 }
 
-// candidate is what a rule looks at, laid out contiguously in the order
-// imageCountMoreThan needs.
-type candidate struct {
-	node                      int
-	tags                      []string
-	pushKey, pullKey, archKey int64
-}
-
 // applyRules runs AWS's algorithm over the candidates. Candidates are sorted
-// newest first once; each rule is then a single pass, so a policy of r rules
-// over n images costs O(n log n + r·n).
+// newest first once; each rule is then two linear passes, so a policy of r
+// rules over n images costs O(n log n + r·n).
 func (e *evaluation) applyRules() {
 	e.rules = e.p.canonical().Rules
 	nodes := e.g.nodes
@@ -395,59 +418,50 @@ func (e *evaluation) applyRules() {
 			byClass[class] = append(byClass[class], i)
 		}
 	}
-	candidates := map[string][]candidate{}
+	newest := map[string][]int{}
 	for class, list := range byClass {
-		// Newest push first, equal push times by digest.
-		slices.SortFunc(list, func(x, y int) int {
-			a, b := &nodes[x], &nodes[y]
-			if c := cmp.Compare(b.pushKey, a.pushKey); c != 0 {
-				return c
-			}
-			return a.compareDigest(b)
-		})
-		cs := make([]candidate, len(list))
-		for k, i := range list {
-			n := &nodes[i]
-			cs[k] = candidate{node: i, tags: n.a.Tags, pushKey: n.pushKey, pullKey: n.pullKey, archKey: math.MinInt64}
-			if !n.a.ArchivedAt.IsZero() {
-				cs[k].archKey = timeKey(n.a.ArchivedAt)
-			}
-		}
-		candidates[class] = cs
+		newest[class] = e.sortByTime(list, func(n *node) int64 { return n.pushKey }, true)
 	}
 
 	now := e.opts.Now.UTC()
 	claimed := make([]bool, len(nodes))
+	matched := make([]bool, len(nodes))
 	for ri, r := range e.rules {
 		sel := newSelector(r.Selection)
+		class := r.Selection.storageClass()
+		// Match tags in inventory order, which reads the artifacts
+		// sequentially; then walk the candidates newest first.
+		for _, i := range byClass[class] {
+			matched[i] = sel.matches(nodes[i].a.Tags)
+		}
 		// "Older than N days": before now minus N days of 24 hours (days in
 		// UTC have no daylight-saving jumps). AddDate, unlike a Duration,
 		// cannot overflow for large N.
 		cutoff := timeKey(now.AddDate(0, 0, -r.Selection.CountNumber))
 		selected := 0
-		for _, c := range candidates[r.Selection.storageClass()] {
-			if !sel.matches(c.tags) {
+		for _, i := range newest[class] {
+			if !matched[i] {
 				continue
 			}
 			selected++
+			n := &nodes[i]
 			var marked bool
 			switch r.Selection.CountType {
 			case CountTypeImageCountMoreThan:
 				marked = selected > r.Selection.CountNumber
 			case CountTypeSinceImagePushed:
-				marked = c.pushKey < cutoff
+				marked = n.pushKey < cutoff
 			case CountTypeSinceImagePulled:
-				marked = c.pullKey < cutoff
+				marked = n.pullKey < cutoff
 			case CountTypeSinceImageTransitioned:
 				// An archived image with no recorded archive time is never
-				// judged old (archKey is the minimum, never below a cutoff):
-				// a missing field must not delete anything.
-				marked = c.archKey != math.MinInt64 && c.archKey < cutoff
+				// judged old: a missing field must not delete anything.
+				marked = !n.a.ArchivedAt.IsZero() && timeKey(n.a.ArchivedAt) < cutoff
 			}
-			if marked && !claimed[c.node] {
-				e.ruleOf[c.node] = ri
+			if marked && !claimed[i] {
+				e.ruleOf[i] = ri
 			}
-			claimed[c.node] = true
+			claimed[i] = true
 		}
 	}
 }
@@ -552,6 +566,7 @@ func (e *evaluation) plan() *Plan {
 	}
 
 	expired, transitioned = e.inAgeOrder(expired), e.inAgeOrder(transitioned)
+	plan.Expired = make([]Decision, 0, len(expired))
 	for _, i := range expired {
 		plan.Expired = append(plan.Expired, e.decision(i, e.cascade(i, deleted)))
 	}
@@ -563,9 +578,11 @@ func (e *evaluation) plan() *Plan {
 	e.orphans(plan, deletedOrphans, deleted)
 	e.notes(plan, deleted, keptActive)
 
-	plan.Delete = e.deletionOrder(deleted)
-	for _, d := range plan.Delete {
-		if size := nodes[e.g.index[d]].a.Size; size > 0 {
+	order := e.deletionOrder(deleted)
+	plan.Delete = make([]string, len(order))
+	for k, i := range order {
+		plan.Delete[k] = nodes[i].a.Digest
+		if size := nodes[i].a.Size; size > 0 {
 			plan.BytesReclaimed += size
 		} else {
 			plan.UnknownSizes++
@@ -639,10 +656,9 @@ func (e *evaluation) cascade(root int, within []bool) []Cascaded {
 	var out []Cascaded
 	e.generation++
 	e.stamp[root] = e.generation
-	queue := []int{root}
-	for len(queue) > 0 {
-		i := queue[0]
-		queue = queue[1:]
+	queue := append(e.queue[:0], root)
+	for head := 0; head < len(queue); head++ {
+		i := queue[head]
 		for _, ed := range e.g.nodes[i].out {
 			if e.stamp[ed.to] == e.generation || !within[ed.to] {
 				continue
@@ -656,6 +672,7 @@ func (e *evaluation) cascade(root int, within []bool) []Cascaded {
 			})
 		}
 	}
+	e.queue = queue
 	return out
 }
 
@@ -728,7 +745,7 @@ func (e *evaluation) notes(plan *Plan, deleted, keptActive []bool) {
 // deletionOrder lists the deleted digests so that an artifact comes before
 // everything it references: top-level artifacts and orphans first (oldest
 // first), then their children and referrers level by level.
-func (e *evaluation) deletionOrder(deleted []bool) []string {
+func (e *evaluation) deletionOrder(deleted []bool) []int {
 	nodes := e.g.nodes
 	indegree := make([]int, len(nodes))
 	var ready []int
@@ -747,13 +764,13 @@ func (e *evaluation) deletionOrder(deleted []bool) []string {
 			ready = append(ready, i)
 		}
 	}
-	out := make([]string, 0, len(ready))
+	out := make([]int, 0, len(ready))
 	emitted := make([]bool, len(nodes))
 	for len(ready) > 0 {
 		i := ready[0]
 		ready = ready[1:]
 		emitted[i] = true
-		out = append(out, nodes[i].a.Digest)
+		out = append(out, i)
 		for _, ed := range nodes[i].out {
 			if deleted[ed.to] {
 				indegree[ed.to]--
@@ -765,12 +782,12 @@ func (e *evaluation) deletionOrder(deleted []bool) []string {
 	}
 	// Referrers that name each other as subjects form a cycle with no safe
 	// order; delete them last, by digest.
-	var rest []string
+	var rest []int
 	for i := range nodes {
 		if deleted[i] && !emitted[i] {
-			rest = append(rest, nodes[i].a.Digest)
+			rest = append(rest, i)
 		}
 	}
-	slices.Sort(rest)
+	slices.SortFunc(rest, func(x, y int) int { return nodes[x].compareDigest(&nodes[y]) })
 	return append(out, rest...)
 }

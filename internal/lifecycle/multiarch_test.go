@@ -376,3 +376,45 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs from the golden file:\n%s", name, got)
 	}
 }
+
+// Day counts up to AWS's integer limit must not overflow into "everything
+// is old": the engine counts back by calendar days, not a Duration.
+func TestHugeCountNumbersExpireNothing(t *testing.T) {
+	inv := []Artifact{image("a", 3000*day, "v1"), image("b", 5000*day), image("c", 1*day, "v2")}
+	for _, sel := range []string{
+		`{"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 2147483647}`,
+		`{"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 2147483647}`,
+		`{"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 106752}`,
+	} {
+		plan := mustEvaluate(t, mustParse(t, rulesJSON(ruleJSON("1", sel, expire))), inv, EvalOptions{})
+		if len(plan.Expired) != 0 {
+			t.Errorf("%s expired %d images", sel, len(plan.Expired))
+		}
+	}
+	// The boundary: older than 3000 days means strictly more than 3000 × 24 h.
+	plan := mustEvaluate(t, mustParse(t, rulesJSON(ruleJSON("1",
+		`{"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 3000}`, expire))), inv, EvalOptions{})
+	if len(plan.Expired) != 1 || plan.Expired[0].Digest != digestOf("b") {
+		t.Errorf("expired %s, want only b (a is exactly 3000 days old)", mustJSON(plan.Expired))
+	}
+}
+
+// Ages are measured in 24-hour days whatever the time zone of Now.
+func TestDaysAreTwentyFourHoursInAnyZone(t *testing.T) {
+	zone, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	// Paris moved its clocks forward on 2025-03-30, so ten calendar days
+	// before now are only 239 hours; the rule counts 240.
+	now := time.Date(2025, 4, 1, 12, 0, 0, 0, zone)
+	inv := []Artifact{
+		{Digest: digestOf("just older"), Tags: []string{"v1"}, PushedAt: now.Add(-10*day - time.Minute)},
+		{Digest: digestOf("just younger"), Tags: []string{"v2"}, PushedAt: now.Add(-10*day + time.Minute)},
+	}
+	p := mustParse(t, rulesJSON(ruleJSON("1", `{"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 10}`, expire)))
+	plan := mustEvaluate(t, p, inv, EvalOptions{Now: now})
+	if len(plan.Expired) != 1 || plan.Expired[0].Digest != digestOf("just older") {
+		t.Errorf("expired %s, want only the image pushed just over 240 hours ago", mustJSON(plan.Expired))
+	}
+}
