@@ -144,7 +144,7 @@ func downloadDB(ctx context.Context, n normalized, dir string) (repo, digest str
 		if ctx.Err() != nil {
 			return "", "", warnings, timeoutError(ctx, err)
 		}
-		failures = append(failures, fmt.Sprintf("%s: %s", ref, oneLine(err.Error())))
+		failures = append(failures, fmt.Sprintf("%s: %s", ref, describeFailure(err)))
 		if !fallbackWorthy(err) {
 			return "", "", warnings, &Error{Kind: ErrDBDownload, Err: err, Msg: fmt.Sprintf(
 				"vulnerability DB download failed (%s): fix db-repository or the registry credentials for it", strings.Join(failures, "; "))}
@@ -198,6 +198,16 @@ func downloadFrom(ctx context.Context, n normalized, ref name.Reference, dir str
 		return "", err
 	}
 	return digest.String(), nil
+}
+
+// describeFailure puts the HTTP status first: registries often answer 429
+// with a body that does not say so.
+func describeFailure(err error) string {
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode != 0 {
+		return fmt.Sprintf("HTTP %d %s", terr.StatusCode, oneLine(err.Error()))
+	}
+	return oneLine(err.Error())
 }
 
 type unusableDBError struct{ err error }
