@@ -332,6 +332,12 @@ func (e *evaluation) classify() error {
 		n := &nodes[i]
 		switch {
 		case n.parents > 0:
+			// Referenced by an index or naming a present subject. This holds
+			// for a tagged platform manifest too: while an index lists it,
+			// deleting it breaks the index (and ECR refuses to), so its tag
+			// does not make it a candidate. If every index listing it
+			// expires, it is released rather than cascaded (see plan), and
+			// judged alone on the next run.
 			e.roles[i] = roleDescendant
 		case len(n.subjects) > 0:
 			e.roles[i] = roleOrphan

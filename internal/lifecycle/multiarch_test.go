@@ -418,3 +418,28 @@ func TestDaysAreTwentyFourHoursInAnyZone(t *testing.T) {
 		t.Errorf("expired %s, want only the image pushed just over 240 hours ago", mustJSON(plan.Expired))
 	}
 }
+
+// Referrers that name each other as subjects form a cycle. Reached from an
+// expired index, the cycle goes with it, after the index; reached from
+// nothing, it is never judged and stays.
+func TestReferrerCycles(t *testing.T) {
+	index, a, b := digestOf("index"), digestOf("cycle a"), digestOf("cycle b")
+	c, d := digestOf("stranded c"), digestOf("stranded d")
+	inv := []Artifact{
+		{Digest: index, Tags: []string{"v1"}, PushedAt: testNow.Add(-30 * day), Children: []string{a}},
+		{Digest: a, Subject: b},
+		{Digest: b, Subject: a},
+		{Digest: c, Subject: d},
+		{Digest: d, Subject: c, Children: []string{digestOf("amd64")}},
+		{Digest: digestOf("amd64")},
+	}
+	plan := mustEvaluate(t, mustParse(t, v1OlderThanOneDay), inv, EvalOptions{DeleteOrphans: true})
+	cycle := []string{a, b}
+	slices.Sort(cycle)
+	if want := append([]string{index}, cycle...); !slices.Equal(plan.Delete, want) {
+		t.Errorf("delete = %v, want %v", plan.Delete, want)
+	}
+	if plan.Counts.Retained != 3 || plan.Counts.Descendants != 5 {
+		t.Errorf("counts = %+v", plan.Counts)
+	}
+}
