@@ -129,6 +129,7 @@ type node struct {
 	out      []edge // children and referrers
 	parents  int    // edges into this node from artifacts in the inventory
 	subjects []string
+	ownTag   bool // carries a tag that is not derived from a subject
 	// Time keys (see timeKey) and a digest key, so that sorting and age
 	// checks compare integers.
 	pushKey   int64 // pushed_at, or the restore from archive if later
@@ -267,7 +268,7 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 				g.nodes[j].parents++ // a child listed twice counts twice; only > 0 matters
 			}
 		}
-		n.subjects = subjectsOf(n.a)
+		n.subjects, n.ownTag = subjectsOf(n.a)
 		for _, s := range n.subjects {
 			if j, ok := g.index[s]; ok {
 				g.nodes[j].out = append(g.nodes[j].out, edge{to: i, kind: CascadeReferrer})
@@ -289,18 +290,21 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 }
 
 // subjectsOf returns the subject digests an artifact names, explicitly or
-// through cosign-style tags.
-func subjectsOf(a *Artifact) []string {
-	var subjects []string
+// through cosign-style tags, and whether it also has a tag of its own.
+func subjectsOf(a *Artifact) (subjects []string, ownTag bool) {
 	if a.Subject != "" {
 		subjects = append(subjects, a.Subject)
 	}
 	for _, t := range a.Tags {
-		if d, _, ok := SubjectFromCosignTag(t); ok && d != a.Digest && !slices.Contains(subjects, d) {
+		d, _, derived := SubjectFromCosignTag(t)
+		switch {
+		case !derived:
+			ownTag = true
+		case d != a.Digest && !slices.Contains(subjects, d):
 			subjects = append(subjects, d)
 		}
 	}
-	return subjects
+	return subjects, ownTag
 }
 
 type evaluation struct {
@@ -425,8 +429,16 @@ func (e *evaluation) applyRules() {
 		}
 	}
 	newest := map[string][]int{}
+	// Each rule reads every candidate's tags: gather them once in a compact
+	// array instead of reaching through each artifact ten times.
+	tagsOf := map[string][][]string{}
 	for class, list := range byClass {
 		newest[class] = e.sortByTime(list, func(n *node) int64 { return n.pushKey }, true)
+		tags := make([][]string, len(list))
+		for k, i := range list {
+			tags[k] = nodes[i].a.Tags
+		}
+		tagsOf[class] = tags
 	}
 
 	now := e.opts.Now.UTC()
@@ -437,8 +449,9 @@ func (e *evaluation) applyRules() {
 		class := r.Selection.storageClass()
 		// Match tags in inventory order, which reads the artifacts
 		// sequentially; then walk the candidates newest first.
-		for _, i := range byClass[class] {
-			matched[i] = sel.matches(nodes[i].a.Tags)
+		tags := tagsOf[class]
+		for k, i := range byClass[class] {
+			matched[i] = sel.matches(tags[k])
 		}
 		// "Older than N days": before now minus N days of 24 hours (days in
 		// UTC have no daylight-saving jumps). AddDate, unlike a Duration,
@@ -542,7 +555,7 @@ func (e *evaluation) plan() *Plan {
 		case roleOrphan:
 			stays = !isExpired[i]
 		case roleDescendant:
-			stays = hasOwnTag(nodes[i].a.Tags) || !reachable[i]
+			stays = nodes[i].ownTag || !reachable[i]
 		}
 		if stays || e.protected[i] {
 			activeRoots = append(activeRoots, i)
@@ -740,7 +753,7 @@ func (e *evaluation) notes(plan *Plan, deleted, keptActive []bool) {
 				Digest: a.Digest, Tags: a.Tags,
 				Reason: "protected; kept although " + strings.Join(parents, ", ") + " is deleted",
 			})
-		case e.roles[i] == roleDescendant && hasOwnTag(a.Tags):
+		case e.roles[i] == roleDescendant && e.g.nodes[i].ownTag:
 			plan.Released = append(plan.Released, Released{Digest: a.Digest, Tags: a.Tags, Parents: parents})
 		}
 	}

@@ -90,15 +90,3 @@ func isLowerHex(s string) bool {
 	}
 	return true
 }
-
-// hasOwnTag reports whether an artifact carries a tag that is not derived
-// from a subject: a tag a user chose. A child or referrer with one is not
-// cascaded (see Evaluate).
-func hasOwnTag(tags []string) bool {
-	for _, t := range tags {
-		if _, _, derived := SubjectFromCosignTag(t); !derived {
-			return true
-		}
-	}
-	return false
-}
