@@ -208,8 +208,12 @@ const (
 // style tag) is still not a candidate while referenced, but it is not
 // cascaded either: it is kept and reported as Released, and judged alone once
 // nothing references it. Referrers whose subject is absent are orphans, kept
-// unless opts.DeleteOrphans. Protected digests, and everything they reach,
-// are never deleted or transitioned.
+// unless opts.DeleteOrphans. Referrers that only name each other (a cycle no
+// candidate reaches) are never judged and stay. Protected digests, and
+// everything they reach, are never deleted or transitioned.
+//
+// The policy is validated with ECR's capabilities (the whole language);
+// check it against the target registry's with Validate first.
 func Evaluate(p *Policy, inventory []Artifact, opts EvalOptions) (*Plan, error) {
 	caps, _ := CapabilitiesFor(RegistryECR)
 	if err := p.Validate(caps); err != nil {
