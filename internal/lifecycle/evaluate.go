@@ -195,9 +195,11 @@ const (
 // of a plain repository: rules run in priority order; each selects the
 // images of its storage class that match its tag criteria; imageCountMoreThan
 // keeps the newest N of them (by push time, ties broken by digest) and marks
-// the rest, since* marks those older than N days before Now; a marked image
-// is acted on unless a higher-priority rule already selected it, so an image
-// is acted on by at most one rule, while later rules still count it.
+// the rest; since* marks those older than N days of 24 hours before Now,
+// counting from the push (or the restore from archive), the last pull, or
+// the archiving; a marked image is acted on unless a higher-priority rule
+// already selected it, so an image is acted on by at most one rule, while
+// later rules still count it.
 //
 // Children of an index and referrers of a subject are never candidates: a
 // platform manifest is "untagged" to a registry but an index still needs it.
