@@ -334,6 +334,9 @@ func scanError(ctx context.Context, n normalized, what string, err error) error 
 	if ctx.Err() != nil {
 		return timeoutError(ctx, err)
 	}
+	if n.Server != "" && strings.Contains(err.Error(), "unauthenticated") {
+		return &Error{Kind: ErrServer, Err: err, Msg: fmt.Sprintf("trivy server %s rejected the token while scanning %s (%v): set the server token to the one the server was started with", n.Server, what, err)}
+	}
 	if n.Server != "" && (strings.Contains(err.Error(), "twirp") || strings.Contains(err.Error(), n.Server)) {
 		return &Error{Kind: ErrServer, Err: err, Msg: fmt.Sprintf("scan %s on trivy server %s failed (%v): check trivy-server is reachable and its token", what, n.Server, err)}
 	}
