@@ -41,7 +41,7 @@ func registries(t *testing.T) []testRegistry {
 }
 
 // memRegistry starts only the in-memory registry, optionally wrapped.
-func memRegistry(t *testing.T, wrap func(http.Handler) http.Handler) string {
+func memRegistry(t testing.TB, wrap func(http.Handler) http.Handler) string {
 	t.Helper()
 	var h http.Handler = registry.New(registry.Logger(discardLogger()))
 	if wrap != nil {
@@ -58,7 +58,7 @@ type fixture struct {
 	children []name.Digest // in index order: linux/amd64, linux/arm64
 }
 
-func pushIndex(t *testing.T, host, repo string, seed uint64) fixture {
+func pushIndex(t testing.TB, host, repo string, seed uint64) fixture {
 	t.Helper()
 	idx, err := synth.MultiArch([]string{"linux/amd64", "linux/arm64"}, 1, 512, seed)
 	if err != nil {
@@ -102,7 +102,7 @@ type keyPair struct {
 	publicPath      string
 }
 
-func newKeyPair(t *testing.T, password string) keyPair {
+func newKeyPair(t testing.TB, password string) keyPair {
 	t.Helper()
 	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return []byte(password), nil })
 	if err != nil {

@@ -571,6 +571,8 @@ func failureReason(err error) string {
 		return "no certificate-transparency proof: " + msg
 	case has("rekor client not provided", "offline verification failed", "transparency log", "tlog entries", "threshold not met for verified log entry"):
 		return "no transparency-log entry: " + msg
+	case has("expected a signed timestamp to verify an expired certificate"):
+		return "certificate expired, and no transparency-log entry or timestamp shows it was valid at signing: " + msg
 	case has("expired", "no longer valid", "not valid yet"):
 		return "certificate expired at signing time: " + msg
 	default:
