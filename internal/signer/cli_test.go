@@ -3,6 +3,7 @@ package signer
 import (
 	"context"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,8 +48,18 @@ func newCosignCLI(t *testing.T, fs *fakesigstore.Sigstore) *cosignCLI {
 	if err := os.WriteFile(chainPath, chain, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Legacy keyless verification takes the log's key on its own.
+	rekorKey, err := fs.RekorPublicKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rekorKeyPath := filepath.Join(home, "rekor.pub")
+	if err := os.WriteFile(rekorKeyPath, rekorKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Keep the CLI away from the user's config and from TUF.
-	env := []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "PATH=" + os.Getenv("PATH"), "DOCKER_CONFIG=" + filepath.Join(home, "docker")}
+	env := []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "PATH=" + os.Getenv("PATH"),
+		"DOCKER_CONFIG=" + filepath.Join(home, "docker"), "SIGSTORE_REKOR_PUBLIC_KEY=" + rekorKeyPath}
 	return &cosignCLI{bin: bin, env: env, trustedRoot: rootPath, chain: chainPath}
 }
 
@@ -99,100 +110,120 @@ func TestCosignCLI(t *testing.T) {
 	host := memRegistry(t, nil)
 	kp := newKeyPair(t, "cli-pass")
 
-	for i, format := range []Format{FormatLegacy, FormatBundle} {
-		for _, mode := range []string{"key", "keyless"} {
-			t.Run("ours-to-cli/"+string(format)+"/"+mode, func(t *testing.T) {
-				f := pushIndex(t, host, "tocli"+string(format)+mode, uint64(80+i))
-				opts := keyOptions(kp)
-				if mode == "keyless" {
-					opts = keylessOptions(fs)
-				}
-				opts.Format = format
-				opts.Annotations = testAnnotations
-				s := mustNew(t, opts)
-				res, err := s.Sign(ctx, []name.Digest{f.index})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ares, err := s.Attest(ctx, f.index, []Attestation{
-					{PredicateType: "vuln", Predicate: []byte(vulnPredicate)},
-					{PredicateType: "cyclonedx", Predicate: []byte(cyclonedxSBOM)},
+	seed := uint64(80)
+	for _, tlog := range []bool{false, true} {
+		for _, format := range []Format{FormatLegacy, FormatBundle} {
+			for _, mode := range []string{"key", "keyless"} {
+				seed++
+				t.Run(fmt.Sprintf("ours-to-cli/%s/%s/tlog=%v", format, mode, tlog), func(t *testing.T) {
+					f := pushIndex(t, host, fmt.Sprintf("tocli%s%s%v", format, mode, tlog), seed)
+					opts := keyOptions(kp)
+					if mode == "keyless" {
+						opts = keylessOptions(fs)
+					}
+					opts.Format, opts.TlogUpload, opts.RekorURL = format, tlog, fs.RekorURL
+					opts.Annotations = testAnnotations
+					s := mustNew(t, opts)
+					res, err := s.Sign(ctx, []name.Digest{f.index})
+					if err != nil {
+						t.Fatal(err)
+					}
+					ares, err := s.Attest(ctx, f.index, []Attestation{
+						{PredicateType: "vuln", Predicate: []byte(vulnPredicate)},
+						{PredicateType: "cyclonedx", Predicate: []byte(cyclonedxSBOM)},
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					res.Merge(ares)
+					extra := cli.offline(format, mode == "keyless")
+					for _, cmd := range res.VerifyCommands(kp.publicPath) {
+						out := cli.mustRun(t, cmd+extra)
+						t.Logf("%s\n%s", cmd, firstLines(out, 3))
+					}
+					// The CLI does check the predicate type.
+					wrongType := strings.Replace(res.VerifyCommands(kp.publicPath)[1], "--type=vuln", "--type=slsaprovenance1", 1)
+					if out, err := cli.run(wrongType + extra); err == nil {
+						t.Fatalf("the CLI found a provenance attestation that was never made:\n%s", out)
+					}
+					// Every platform manifest verifies too.
+					base := res.VerifyCommands(kp.publicPath)[0]
+					for _, child := range f.children {
+						cli.mustRun(t, strings.Replace(base, f.index.String(), child.String(), 1)+extra)
+					}
+					if format == FormatLegacy {
+						// Annotations are signed: the CLI can require them.
+						cli.mustRun(t, base+extra+" -a commit="+testAnnotations["commit"])
+						if _, err := cli.run(base + extra + " -a commit=deadbeef"); err == nil {
+							t.Fatal("the CLI accepted a wrong annotation")
+						}
+					}
+					if mode == "keyless" {
+						wrong := strings.Replace(base, "ci.yml", "release.yml", 1)
+						if out, err := cli.run(wrong + extra); err == nil {
+							t.Fatalf("the CLI accepted a wrong identity:\n%s", out)
+						}
+					}
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				res.Merge(ares)
-				extra := cli.offline(format, mode == "keyless")
-				for _, cmd := range res.VerifyCommands(kp.publicPath) {
-					out := cli.mustRun(t, cmd+extra)
-					t.Logf("%s\n%s", cmd, firstLines(out, 3))
-				}
-				// The CLI does check the predicate type.
-				wrongType := strings.Replace(res.VerifyCommands(kp.publicPath)[1], "--type=vuln", "--type=slsaprovenance1", 1)
-				if out, err := cli.run(wrongType + extra); err == nil {
-					t.Fatalf("the CLI found a provenance attestation that was never made:\n%s", out)
-				}
-				// Every platform manifest verifies too.
-				base := res.VerifyCommands(kp.publicPath)[0]
-				for _, child := range f.children {
-					cli.mustRun(t, strings.Replace(base, f.index.String(), child.String(), 1)+extra)
-				}
-				if format == FormatLegacy {
-					// Annotations are signed: the CLI can require them.
-					cli.mustRun(t, base+extra+" -a commit="+testAnnotations["commit"])
-					if _, err := cli.run(base + extra + " -a commit=deadbeef"); err == nil {
-						t.Fatal("the CLI accepted a wrong annotation")
-					}
-				}
-				if mode == "keyless" {
-					wrong := strings.Replace(base, "ci.yml", "release.yml", 1)
-					if out, err := cli.run(wrong + extra); err == nil {
-						t.Fatalf("the CLI accepted a wrong identity:\n%s", out)
-					}
-				}
-			})
+			}
 		}
 	}
 
-	for i, format := range []Format{FormatLegacy, FormatBundle} {
-		t.Run("cli-to-ours/"+string(format), func(t *testing.T) {
-			f := pushIndex(t, host, "fromcli"+string(format), uint64(90+i))
-			pass := "COSIGN_PASSWORD=" + kp.password
-			bundleFlag := ""
-			if format == FormatBundle {
-				bundleFlag = " --new-bundle-format"
-			}
-			cli.mustRun(t, "cosign sign --yes --key="+shellQuote(kp.privatePath)+" --tlog-upload=false --recursive --allow-http-registry"+bundleFlag+
-				" -a commit="+testAnnotations["commit"]+" "+f.index.String(), pass)
-			pred := filepath.Join(t.TempDir(), "vuln.json")
-			if err := os.WriteFile(pred, []byte(vulnPredicate), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cli.mustRun(t, "cosign attest --yes --key="+shellQuote(kp.privatePath)+" --tlog-upload=false --allow-http-registry"+bundleFlag+
-				" --type=vuln --predicate="+shellQuote(pred)+" "+f.index.String(), pass)
-
-			vres, err := Verify(ctx, []name.Digest{f.index}, VerifyOptions{
-				PublicKey: kp.publicPath, Recursive: true, IgnoreTlog: true, RequireAttestations: []string{"vuln"},
+	for _, tlog := range []bool{false, true} {
+		for _, format := range []Format{FormatLegacy, FormatBundle} {
+			seed++
+			t.Run(fmt.Sprintf("cli-to-ours/%s/tlog=%v", format, tlog), func(t *testing.T) {
+				cliToOurs(t, cli, fs, kp, pushIndex(t, host, fmt.Sprintf("fromcli%s%v", format, tlog), seed), format, tlog)
 			})
-			if err != nil {
-				t.Fatalf("our verifier rejected CLI signatures: %v", err)
-			}
-			if len(vres.Images) != 3 {
-				t.Fatalf("verdicts %+v", vres.Images)
-			}
-			for _, iv := range vres.Images {
-				if !iv.Verified {
-					t.Fatalf("%s: %s", iv.Digest, iv.Reason)
-				}
-				if format == FormatLegacy && iv.Signatures[0].Annotations["commit"] != testAnnotations["commit"] {
-					t.Fatalf("%s: annotations %v", iv.Digest, iv.Signatures[0].Annotations)
-				}
-			}
-			other := newKeyPair(t, "")
-			if _, err := Verify(ctx, []name.Digest{f.index}, VerifyOptions{PublicKey: other.publicPath, IgnoreTlog: true}); err == nil {
-				t.Fatal("CLI signature verified with another key")
-			}
-		})
+		}
+	}
+}
+
+// cliToOurs signs and attests with the cosign CLI and verifies with Verify.
+func cliToOurs(t *testing.T, cli *cosignCLI, fs *fakesigstore.Sigstore, kp keyPair, f fixture, format Format, tlog bool) {
+	ctx := context.Background()
+	pass := "COSIGN_PASSWORD=" + kp.password
+	flags := " --yes --key=" + shellQuote(kp.privatePath) + " --allow-http-registry"
+	if format == FormatBundle {
+		flags += " --new-bundle-format"
+	}
+	if tlog {
+		flags += " --tlog-upload=true --rekor-url=" + fs.RekorURL
+	} else {
+		flags += " --tlog-upload=false"
+	}
+	vopts := VerifyOptions{PublicKey: kp.publicPath, Recursive: true, IgnoreTlog: !tlog, RequireAttestations: []string{"vuln"}}
+	if tlog {
+		vopts.TrustedMaterial = fs.TrustedRoot()
+	}
+	cli.mustRun(t, "cosign sign"+flags+" --recursive -a commit="+testAnnotations["commit"]+" "+f.index.String(), pass)
+	pred := filepath.Join(t.TempDir(), "vuln.json")
+	if err := os.WriteFile(pred, []byte(vulnPredicate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli.mustRun(t, "cosign attest"+flags+" --type=vuln --predicate="+shellQuote(pred)+" "+f.index.String(), pass)
+
+	vres, err := Verify(ctx, []name.Digest{f.index}, vopts)
+	if err != nil {
+		t.Fatalf("our verifier rejected CLI signatures: %v", err)
+	}
+	if len(vres.Images) != 3 {
+		t.Fatalf("verdicts %+v", vres.Images)
+	}
+	for _, iv := range vres.Images {
+		if !iv.Verified {
+			t.Fatalf("%s: %s", iv.Digest, iv.Reason)
+		}
+		if format == FormatLegacy && iv.Signatures[0].Annotations["commit"] != testAnnotations["commit"] {
+			t.Fatalf("%s: annotations %v", iv.Digest, iv.Signatures[0].Annotations)
+		}
+		if tlog != (iv.Signatures[0].Tlog != nil) {
+			t.Fatalf("%s: tlog entry %+v with tlog=%v", iv.Digest, iv.Signatures[0].Tlog, tlog)
+		}
+	}
+	other := newKeyPair(t, "")
+	if _, err := Verify(ctx, []name.Digest{f.index}, VerifyOptions{PublicKey: other.publicPath, IgnoreTlog: true}); err == nil {
+		t.Fatal("CLI signature verified with another key")
 	}
 }
 

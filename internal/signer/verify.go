@@ -376,6 +376,7 @@ func (v *verifier) legacy(ctx context.Context, d name.Digest, h v1.Hash, kind st
 			check.Reason = failureReason(err)
 		}
 		v.describeLegacy(&check, sig)
+		noEntryReason(&check)
 		out = append(out, check)
 	}
 	return out, nil
@@ -448,6 +449,7 @@ func (v *verifier) bundles(ctx context.Context, d name.Digest, h v1.Hash) ([]Sig
 			c.Reason = failureReason(err)
 		}
 		v.describeBundle(&c, b, res)
+		noEntryReason(&c)
 		out = append(out, c)
 	}
 	return out, nil
@@ -545,6 +547,16 @@ func stringMap(m map[string]any) map[string]string {
 	return out
 }
 
+const tlogUnverifiable = "transparency-log entry not verifiable: "
+
+// noEntryReason rewords an unverifiable-entry reason for a signature that
+// carries no entry at all.
+func noEntryReason(c *SignatureCheck) {
+	if c.Tlog == nil && strings.HasPrefix(c.Reason, tlogUnverifiable) {
+		c.Reason = "no transparency-log entry: " + strings.TrimPrefix(c.Reason, tlogUnverifiable)
+	}
+}
+
 // failureReason turns cosign's and sigstore-go's verification errors into
 // the short reasons a reviewer acts on.
 func failureReason(err error) string {
@@ -569,8 +581,10 @@ func failureReason(err error) string {
 		return "signature is for another image: " + msg
 	case has("embedded sct", "signed certificate timestamp", "sct"):
 		return "no certificate-transparency proof: " + msg
-	case has("rekor client not provided", "offline verification failed", "transparency log", "tlog entries", "threshold not met for verified log entry"):
+	case has("rekor client not provided", "offline verification failed", "no valid tlog entries found"):
 		return "no transparency-log entry: " + msg
+	case has("error verifying bundle", "rekor log public key", "verified log entries", "log inclusion", "transparency log", "tlog entries"):
+		return tlogUnverifiable + msg
 	case has("expected a signed timestamp to verify an expired certificate"):
 		return "certificate expired, and no transparency-log entry or timestamp shows it was valid at signing: " + msg
 	case has("expired", "no longer valid", "not valid yet"):

@@ -211,3 +211,20 @@ func TestKMSWithSigstoreProvider(t *testing.T) {
 		}
 	}
 }
+
+func TestRekorRejectsBadEntries(t *testing.T) {
+	s := Start(t)
+	for _, body := range []string{`not json`, `{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{}}`} {
+		resp, err := http.Post(s.RekorURL+"/api/v1/log/entries", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: status %d, want 400", body, resp.StatusCode)
+		}
+	}
+	if s.LogEntries() != 0 {
+		t.Fatalf("%d entries logged", s.LogEntries())
+	}
+}

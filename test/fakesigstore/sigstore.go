@@ -6,14 +6,18 @@
 //   - a certificate authority speaking Fulcio's v2 signing-certificate API
 //     (POST /api/v2/signingCert), issuing 10-minute code-signing certificates
 //     with the identity Fulcio embeds for GitHub workflows;
+//   - a transparency log speaking Rekor v1's POST /api/v1/log/entries,
+//     returning signed entry timestamps and inclusion proofs;
 //   - an AWS KMS endpoint (see StartKMS) for awskms:// keys.
 //
-// There is no transparency log and no certificate-transparency log: tests
-// that use this package sign with the tlog off and verify with SCT checks off.
+// There is no certificate-transparency log: certificates carry no SCT, so
+// verifiers must skip SCT checks.
 package fakesigstore
 
 import (
 	"crypto/x509"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -21,6 +25,8 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
+	sgca "github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
 // Sigstore is a running token endpoint and certificate authority.
@@ -32,11 +38,14 @@ type Sigstore struct {
 	RequestToken string
 	// FulcioURL is the base URL of the certificate authority.
 	FulcioURL string
+	// RekorURL is the base URL of the transparency log.
+	RekorURL string
 	// Issuer is the "iss" of minted tokens and the issuer the CA embeds.
 	Issuer string
 
 	tokens *tokenIssuer
 	ca     *certificateAuthority
+	log    *sgca.VirtualSigstore // only its Rekor key is used
 	server *httptest.Server
 
 	mu            sync.Mutex
@@ -44,6 +53,7 @@ type Sigstore struct {
 	failStatus    int
 	tokenRequests int
 	certsIssued   int
+	logSize       int64
 }
 
 // Option adjusts a Sigstore before it starts.
@@ -67,13 +77,18 @@ func Start(t testing.TB, opts ...Option) *Sigstore {
 	if s.ca, err = newCertificateAuthority(now); err != nil {
 		t.Fatalf("fakesigstore: certificate authority: %v", err)
 	}
+	if s.log, err = newTransparencyLog(); err != nil {
+		t.Fatalf("fakesigstore: transparency log: %v", err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_apis/distributedtask/idtoken", s.tokenHandler)
 	mux.HandleFunc("/api/v2/signingCert", s.signingCertHandler)
+	mux.HandleFunc("/api/v1/log/entries", s.rekorHandler)
 	s.server = httptest.NewServer(mux)
 	t.Cleanup(s.server.Close)
 	s.TokenRequestURL = s.server.URL + "/_apis/distributedtask/idtoken?api-version=2.0"
 	s.FulcioURL = s.server.URL
+	s.RekorURL = s.server.URL
 	return s
 }
 
@@ -109,12 +124,13 @@ func (s *Sigstore) FailFulcio(status int) {
 	s.failStatus = status
 }
 
-// Close stops both services, making them unreachable.
+// Close stops all services, making them unreachable.
 func (s *Sigstore) Close() { s.server.Close() }
 
-// TokenRequests and CertificatesIssued count successful calls.
+// TokenRequests, CertificatesIssued and LogEntries count successful calls.
 func (s *Sigstore) TokenRequests() int      { s.mu.Lock(); defer s.mu.Unlock(); return s.tokenRequests }
 func (s *Sigstore) CertificatesIssued() int { s.mu.Lock(); defer s.mu.Unlock(); return s.certsIssued }
+func (s *Sigstore) LogEntries() int64       { s.mu.Lock(); defer s.mu.Unlock(); return s.logSize }
 
 // MintToken returns a token as the endpoint would for audience.
 func (s *Sigstore) MintToken(audience string) (string, error) {
@@ -139,8 +155,8 @@ func (s *Sigstore) Intermediates() *x509.CertPool {
 	return p
 }
 
-// TrustedRoot is Sigstore trusted material naming this CA and nothing else
-// (no Rekor, no CT log, no timestamp authority).
+// TrustedRoot is Sigstore trusted material naming this CA and this
+// transparency log (no CT log, no timestamp authority).
 func (s *Sigstore) TrustedRoot() *root.TrustedRoot {
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
 		[]root.CertificateAuthority{&root.FulcioCertificateAuthority{
@@ -148,12 +164,36 @@ func (s *Sigstore) TrustedRoot() *root.TrustedRoot {
 			Intermediates:       []*x509.Certificate{s.ca.intermediate},
 			ValidityPeriodStart: s.ca.root.NotBefore,
 			URI:                 s.FulcioURL,
-		}}, nil, nil, nil)
+		}}, nil, nil, s.rekorLogs())
 	if err != nil {
 		// Only an unsupported media type fails, and the constant is supported.
 		panic(err)
 	}
 	return tr
+}
+
+// rekorLogs describes the log for trusted material. The virtual Sigstore
+// stores the log ID as the bytes of its hex string, which survives in memory
+// but not a round trip through trusted_root.json; use the raw ID.
+func (s *Sigstore) rekorLogs() map[string]*root.TransparencyLog {
+	logs := s.log.RekorLogs()
+	for id, l := range logs {
+		if raw, err := hex.DecodeString(id); err == nil {
+			l.ID = raw
+		}
+		l.ValidityPeriodStart = s.ca.root.NotBefore
+		l.ValidityPeriodEnd = time.Time{}
+	}
+	return logs
+}
+
+// RekorPublicKeyPEM is the transparency log's key, for verifiers that take
+// it on its own (cosign's SIGSTORE_REKOR_PUBLIC_KEY).
+func (s *Sigstore) RekorPublicKeyPEM() ([]byte, error) {
+	for _, l := range s.log.RekorLogs() {
+		return cryptoutils.MarshalPublicKeyToPEM(l.PublicKey)
+	}
+	return nil, errors.New("no transparency log")
 }
 
 // TrustedRootJSON is TrustedRoot in the trusted_root.json format that
