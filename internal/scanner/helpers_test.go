@@ -25,7 +25,7 @@ import (
 var fixtureTime = time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
 
 // startRegistry serves go-containerregistry's in-memory registry on loopback.
-func startRegistry(t *testing.T, wrap func(http.Handler) http.Handler) string {
+func startRegistry(t testing.TB, wrap func(http.Handler) http.Handler) string {
 	t.Helper()
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if wrap != nil {
@@ -40,7 +40,7 @@ func startRegistry(t *testing.T, wrap func(http.Handler) http.Handler) string {
 	return u.Host
 }
 
-func pushIndex(t *testing.T, host, repo string) name.Digest {
+func pushIndex(t testing.TB, host, repo string) name.Digest {
 	t.Helper()
 	idx, err := vulndb.Index()
 	if err != nil {
@@ -60,7 +60,7 @@ func pushIndex(t *testing.T, host, repo string) name.Digest {
 	return ref
 }
 
-func pushImage(t *testing.T, host, repo string, img v1.Image) name.Digest {
+func pushImage(t testing.TB, host, repo string, img v1.Image) name.Digest {
 	t.Helper()
 	d, err := img.Digest()
 	if err != nil {
@@ -77,7 +77,7 @@ func pushImage(t *testing.T, host, repo string, img v1.Image) name.Digest {
 }
 
 // seededCache returns a cache directory holding the fixture DB.
-func seededCache(t *testing.T) string {
+func seededCache(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	meta := vulndb.MetadataAt(fixtureTime)
@@ -89,7 +89,7 @@ func seededCache(t *testing.T) string {
 }
 
 // offlineOptions scan with the seeded fixture DB and no DB download.
-func offlineOptions(t *testing.T) Options {
+func offlineOptions(t testing.TB) Options {
 	return Options{CacheDir: seededCache(t), SkipDBUpdate: true, LayerCache: "memory", Timeout: 5 * time.Minute}
 }
 

@@ -148,3 +148,53 @@ func TestScanPlatformFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestFSLayerCacheAcrossRuns(t *testing.T) {
+	host := startRegistry(t, nil)
+	ref := pushIndex(t, host, "demo/app")
+	counter := &layerCounter{analysed: map[string]int{}}
+	opts := offlineOptions(t)
+	opts.LayerCache = "" // the default: analysed layers persist in CacheDir
+	opts.hooks.wrapCache = counter.wrap
+
+	for run := 1; run <= 2; run++ {
+		res, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diffRows(t, "findings", rowsOf(res.Images[0].Findings), expectedRows(vulndb.Expected, ""))
+		total := 0
+		for _, n := range counter.analysed {
+			total += n
+		}
+		// The first run analyses the three layers; the second finds them all cached.
+		if total != 3 {
+			t.Errorf("after run %d, %d layer analyses, want 3", run, total)
+		}
+	}
+}
+
+// BenchmarkScan compares one platform with the two-platform index. The layer
+// cache lives for one Scan call, so every iteration analyses layers afresh;
+// the shared layer is analysed once per iteration in both cases.
+func BenchmarkScan(b *testing.B) {
+	host := startRegistry(b, nil)
+	ref := pushIndex(b, host, "demo/app")
+	for _, bc := range []struct {
+		name      string
+		platforms []string
+	}{
+		{"one-platform", []string{vulndb.PlatformAlpine}},
+		{"two-platforms", nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := offlineOptions(b)
+			opts.Platforms = bc.platforms
+			for b.Loop() {
+				if _, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
