@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	rekorclient "github.com/sigstore/rekor/pkg/client"
 	"github.com/sigstore/rekor/pkg/generated/client"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -46,7 +45,9 @@ const (
 const GitHubActionsIssuer = "https://token.actions.githubusercontent.com"
 
 // Options configure a Signer. The zero value is not usable: give Key or
-// IDToken. Unlike the cosign CLI, nothing is read from the environment.
+// IDToken. Unlike the cosign CLI, nothing is read from the environment
+// except what a key reference names (env://VAR) and the AWS SDK's own
+// configuration for awskms:// keys.
 type Options struct {
 	// Key is the private key: PEM content, a file path, env://VAR or an AWS
 	// KMS key (awskms:///alias/name, awskms:///<key-id>, awskms:///<arn>;
@@ -92,12 +93,9 @@ type Options struct {
 type Signer struct {
 	opts     Options
 	key      signature.SignerVerifier
-	keyRef   string // safe description of the key, for results
-	kmsRef   string // the awskms:// reference, usable by verifiers as-is
 	keyless  *keylessSigner
 	rekor    *client.Rekor
 	retry    retryPolicy
-	ociOpts  []ociremote.Option
 	identity Identity
 }
 
@@ -135,9 +133,8 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 		}
 	}
 	s := &Signer{
-		opts:    opts,
-		retry:   retryPolicy{attempts: opts.ServiceAttempts, wait: opts.ServiceRetryWait},
-		ociOpts: []ociremote.Option{ociremote.WithRemoteOptions(opts.RemoteOptions...)},
+		opts:  opts,
+		retry: retryPolicy{attempts: opts.ServiceAttempts, wait: opts.ServiceRetryWait},
 	}
 
 	if opts.Key != "" {
@@ -149,11 +146,12 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("key: %w", err)
 		}
-		s.key, s.keyRef = sv, describeKey(opts.Key, kind)
+		s.key = sv
+		s.identity = Identity{KeyFingerprint: fingerprint(pub)}
 		if kind == keyAWSKMS {
-			s.kmsRef = opts.Key
+			// Verifiers can name the KMS key as it is.
+			s.identity.KeyRef = opts.Key
 		}
-		s.identity = Identity{KeyFingerprint: fingerprint(pub), KeyRef: s.kmsRef}
 	} else {
 		if opts.IDToken == nil {
 			return nil, ErrNoIDToken
