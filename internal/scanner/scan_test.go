@@ -1,7 +1,9 @@
 package scanner
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"errors"
 	"slices"
 	"strings"
@@ -196,5 +198,21 @@ func BenchmarkScan(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfigureTrivyLogging(t *testing.T) {
+	prev := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	var buf bytes.Buffer
+	ConfigureTrivyLogging(&buf, false)
+
+	host := startRegistry(t, nil)
+	ref := pushIndex(t, host, "demo/app")
+	if _, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, offlineOptions(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "Detecting vulnerabilities") || strings.Contains(buf.String(), "DEBUG") {
+		t.Errorf("Trivy's log at info level:\n%s", buf.String())
 	}
 }

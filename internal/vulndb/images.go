@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -263,4 +264,17 @@ func SharedLayerDiffID() (v1.Hash, error) {
 		return v1.Hash{}, err
 	}
 	return l.DiffID()
+}
+
+// WriteSampleLayout writes Index to dir as an OCI image layout, so the
+// sample image can be scanned without a registry.
+func WriteSampleLayout(dir string) error {
+	idx, err := Index()
+	if err != nil {
+		return err
+	}
+	if _, err := layout.Write(dir, idx); err != nil {
+		return fmt.Errorf("write sample layout %s: %w", dir, err)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aquasecurity/trivy-db/pkg/vulnsrc/alpine"
 	"github.com/aquasecurity/trivy-db/pkg/vulnsrc/debian"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -276,5 +277,29 @@ func TestExpectedMatchesFixture(t *testing.T) {
 		if !slices.ContainsFunc(Vulnerabilities, func(v Vulnerability) bool { return v.ID == a.ID }) {
 			t.Errorf("advisory %s has no vulnerability details", a.ID)
 		}
+	}
+}
+
+func TestWriteSampleLayout(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteSampleLayout(dir); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := Index()
+	wantDigest, _ := want.Digest()
+	if len(im.Manifests) != 1 || im.Manifests[0].Digest != wantDigest {
+		t.Errorf("layout index = %+v, want the sample index %s", im.Manifests, wantDigest)
 	}
 }
