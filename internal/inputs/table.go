@@ -84,7 +84,7 @@ func All() []Input {
 			Description: "KMS key (ARN or alias) encrypting repositories created by ecr-create-repository; default: AES256.",
 			Example:     "alias/ecr"},
 		{Name: "concurrency", Kind: Int, Default: "8", Stages: []Stage{Push},
-			Description: "Blobs uploaded in parallel.",
+			Description: "Blobs uploaded in parallel to each registry.",
 			Example:     "16"},
 
 		// scan

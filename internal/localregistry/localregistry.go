@@ -33,6 +33,7 @@ import (
 
 	// Registered by import: the in-memory storage driver and htpasswd auth.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
@@ -50,6 +51,10 @@ type Options struct {
 	// Handler wraps the registry's handler, e.g. with a fault injector or a
 	// request counter.
 	Wrap func(http.Handler) http.Handler
+	// Disk stores blobs in files under a temporary directory instead of
+	// memory. Distribution's in-memory driver copies on every append, which
+	// makes large uploads slow; benchmarks want the registry out of the way.
+	Disk bool
 }
 
 // Registry is a running registry.
@@ -84,13 +89,19 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 		return nil, fmt.Errorf("local registry: %w", err)
 	}
 	r := &Registry{tmpDir: tmp, done: make(chan struct{})}
+	driver := configuration.Storage{"inmemory": configuration.Parameters{}}
+	if opts.Disk {
+		driver = configuration.Storage{"filesystem": configuration.Parameters{"rootdirectory": filepath.Join(tmp, "data")}}
+	}
 	cfg := &configuration.Configuration{
 		Version: "0.1",
 		Storage: configuration.Storage{
-			"inmemory":    configuration.Parameters{},
 			"delete":      configuration.Parameters{"enabled": opts.Deletes},
 			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 		},
+	}
+	for k, v := range driver {
+		cfg.Storage[k] = v
 	}
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true

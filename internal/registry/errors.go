@@ -39,6 +39,8 @@ func Explain(err error, action, target string, access Access) error {
 	var unknownCA x509.UnknownAuthorityError
 	var hostnameErr x509.HostnameError
 	switch {
+	case errors.As(err, &terr) && hasCode(terr, transport.DigestInvalidErrorCode):
+		return fmt.Errorf("%s %s: the registry refused a blob whose content does not match its digest: the source is corrupt (%s)", action, target, oneLine(diagnostics(terr)))
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
 		what := "unauthorized"
 		if terr.StatusCode == http.StatusForbidden {
@@ -87,6 +89,15 @@ func permissionHint(kind Kind, access Access) string {
 	default:
 		return "check registry-username and registry-password (or the Docker config's credentials for this registry)"
 	}
+}
+
+func hasCode(terr *transport.Error, code transport.ErrorCode) bool {
+	for _, d := range terr.Errors {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
 }
 
 func diagnostics(terr *transport.Error) string {

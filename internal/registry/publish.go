@@ -39,7 +39,8 @@ type PublishOptions struct {
 	Source  *Source
 	Root    Artifact // Source.Root or a subset of it
 	Targets []Target
-	// Concurrency bounds blob uploads in flight across all targets.
+	// Concurrency bounds blob uploads in flight per target registry, so a
+	// fan-out keeps every registry's link busy at once.
 	Concurrency int
 	// Logf receives progress lines for large uploads, every ProgressEvery.
 	Logf          func(format string, args ...any)
@@ -265,14 +266,43 @@ func (c *Client) Publish(ctx context.Context, opts PublishOptions) ([]TargetStat
 		}
 	}
 
-	sem := make(chan struct{}, opts.Concurrency)
+	// A target that already holds the root manifest holds everything it
+	// references: registries refuse a manifest whose blobs or children are
+	// missing. An identical re-push therefore costs one HEAD per target.
+	root := graph.Manifests[len(graph.Manifests)-1]
+	complete := make([]bool, len(opts.Targets))
+	heads, _ := errgroup.WithContext(ctx)
+	for ti, t := range opts.Targets {
+		heads.Go(func() error {
+			desc, err := puller.Head(ctx, t.Repo.Digest(root.Digest.String()))
+			complete[ti] = err == nil && desc.Digest == root.Digest
+			return nil
+		})
+	}
+	heads.Wait()
+
+	sems := map[string]chan struct{}{}
+	for _, t := range opts.Targets {
+		if _, ok := sems[t.Repo.RegistryStr()]; !ok {
+			sems[t.Repo.RegistryStr()] = make(chan struct{}, opts.Concurrency)
+		}
+	}
 	eg, egctx := errgroup.WithContext(ctx)
 	var mu sync.Mutex
-	for ti, t := range opts.Targets {
-		p := primary[t.Repo.RegistryStr()]
-		for _, b := range blobs {
+	// Blob-major order: the registries' first uploads start together.
+	for _, b := range blobs {
+		for ti, t := range opts.Targets {
+			p := primary[t.Repo.RegistryStr()]
+			sem := sems[t.Repo.RegistryStr()]
 			eg.Go(func() error {
 				defer close(done[ti][b.Digest])
+				if complete[ti] {
+					mu.Lock()
+					stats[ti].BlobsPresent++
+					stats[ti].BytesPresent += b.Size
+					mu.Unlock()
+					return nil
+				}
 				var layer v1.Layer = b.Layer
 				switch {
 				case opts.Source != nil && opts.Source.Ref != nil && opts.Source.Ref.Context().RegistryStr() == t.Repo.RegistryStr() && opts.Source.Ref.Context() != t.Repo:
@@ -291,20 +321,24 @@ func (c *Client) Publish(ctx context.Context, opts PublishOptions) ([]TargetStat
 					return egctx.Err()
 				}
 				defer func() { <-sem }()
-				counted := &countingLayer{Layer: layer, digest: b.Digest, size: b.Size, progress: progress[ti]}
-				var up v1.Layer = counted
+				tracked := &trackedLayer{Layer: layer, size: b.Size, progress: progress[ti]}
+				var up v1.Layer = tracked
 				if ml, ok := layer.(*remote.MountableLayer); ok {
-					up = &remote.MountableLayer{Layer: counted, Reference: ml.Reference}
+					tracked.Layer = ml.Layer
+					up = &remote.MountableLayer{Layer: tracked, Reference: ml.Reference}
 				}
 				if err := pusher.Upload(egctx, t.Repo, up); err != nil {
 					return Explain(unwrapVerify(err), "push to", t.Repo.String(), Write)
+				}
+				if tracked.opened.Load() {
+					progress[ti].add(b.Size)
 				}
 				key := blobKey(t.Repo, b.Digest)
 				mu.Lock()
 				defer mu.Unlock()
 				s := stats[ti]
 				switch {
-				case counted.read.Load() > 0:
+				case tracked.opened.Load():
 					s.BlobsUploaded++
 					s.BytesUploaded += b.Size
 				case obs.wasMounted(key):
@@ -325,16 +359,18 @@ func (c *Client) Publish(ctx context.Context, opts PublishOptions) ([]TargetStat
 
 	// Manifests by digest, children before parents; the root last.
 	for ti, t := range opts.Targets {
+		stats[ti].Digest = root.Digest.String()
+		if complete[ti] {
+			continue
+		}
 		n, err := putManifests(ctx, pusher, puller, t.Repo, graph.Manifests, opts.Concurrency)
 		stats[ti].Manifests = n
 		if err != nil {
 			return snapshot(stats), fmt.Errorf("%w (no tag was written)", Explain(err, "push to", t.Repo.String(), Write))
 		}
-		stats[ti].Digest = graph.Manifests[len(graph.Manifests)-1].Digest.String()
 	}
 
 	// Tags last, only now that every target holds the whole image.
-	root := graph.Manifests[len(graph.Manifests)-1]
 	for ti, t := range opts.Targets {
 		for _, tag := range t.Tags {
 			ref := t.Repo.Tag(tag)
@@ -443,32 +479,33 @@ func (o *observer) wasMounted(key string) bool {
 	return o.mounted[key]
 }
 
-// countingLayer verifies and counts what is read from the source while it
-// is uploaded: a blob whose bytes do not match its digest fails its upload
-// before the registry can commit it.
-type countingLayer struct {
+// trackedLayer records whether the source was read for an upload (as
+// opposed to the blob being present or mounted) and feeds progress. It hands
+// go-containerregistry the source's own reader: a layout's blob is an
+// *os.File, which the kernel copies to the socket without passing through
+// this process. Content is verified by the registry, which refuses a blob
+// whose bytes do not hash to the digest it is committed under.
+type trackedLayer struct {
 	v1.Layer
-	digest   v1.Hash
 	size     int64
-	read     atomic.Int64
+	opened   atomic.Bool
 	progress *progressCounter
 }
 
-func (l *countingLayer) Compressed() (io.ReadCloser, error) {
+func (l *trackedLayer) Compressed() (io.ReadCloser, error) {
 	rc, err := l.Layer.Compressed()
 	if err != nil {
-		return nil, fmt.Errorf("read blob %s from the source: %w", l.digest, err)
+		d, _ := l.Layer.Digest()
+		return nil, fmt.Errorf("read blob %s from the source: %w", d, err)
 	}
-	l.read.Store(0)
-	l.progress.start(l.size)
-	return &verifyingReader{rc: rc, h: sha256.New(), digest: l.digest, size: l.size, count: func(n int) {
-		l.read.Add(int64(n))
-		l.progress.add(int64(n))
-	}}, nil
+	if !l.opened.Swap(true) {
+		l.progress.start(l.size)
+	}
+	return rc, nil
 }
 
 // Descriptor keeps the source's descriptor (annotations, URLs) intact.
-func (l *countingLayer) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(l.Layer) }
+func (l *trackedLayer) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(l.Layer) }
 
 // ErrCorruptBlob means a source blob's bytes do not hash to its digest.
 var ErrCorruptBlob = errors.New("blob does not match its digest")
@@ -479,16 +516,12 @@ type verifyingReader struct {
 	digest v1.Hash
 	size   int64
 	n      int64
-	count  func(int)
 }
 
 func (v *verifyingReader) Read(p []byte) (int, error) {
 	n, err := v.rc.Read(p)
 	v.h.Write(p[:n])
 	v.n += int64(n)
-	if n > 0 {
-		v.count(n)
-	}
 	if err == io.EOF {
 		got := hex.EncodeToString(v.h.Sum(nil))
 		if v.n != v.size || (v.digest.Algorithm == "sha256" && got != v.digest.Hex) {
@@ -539,7 +572,7 @@ func (s *spooledLayer) Compressed() (io.ReadCloser, error) {
 			s.err = err
 			return
 		}
-		vr := &verifyingReader{rc: rc, h: sha256.New(), digest: s.digest, size: s.size, count: func(int) {}}
+		vr := &verifyingReader{rc: rc, h: sha256.New(), digest: s.digest, size: s.size}
 		if _, err := io.Copy(f, vr); err != nil {
 			f.Close()
 			s.err = err

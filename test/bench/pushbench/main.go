@@ -1,0 +1,298 @@
+// Command pushbench measures push against crane and skopeo in the same run,
+// alternating tools, on a fresh in-process registry per cold push, and prints
+// median wall-time ratios as a markdown table.
+//
+//	go run ./test/bench/pushbench -registry bin/registry -crane bin/crane
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/registry-actions/registry/internal/localregistry"
+	"github.com/registry-actions/registry/internal/synth"
+)
+
+type options struct {
+	registry, crane, skopeo string
+	runs, layers            int
+	layerMiB                int64
+	linkMbps                int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.registry, "registry", "bin/registry", "registry binary under test")
+	flag.StringVar(&o.crane, "crane", "bin/crane", "crane binary (built from the go-containerregistry version in go.mod)")
+	flag.StringVar(&o.skopeo, "skopeo", "skopeo", "skopeo binary (Debian package); empty to skip")
+	flag.IntVar(&o.runs, "runs", 5, "runs per tool and scenario")
+	flag.IntVar(&o.layers, "layers", 8, "layers per platform")
+	flag.Int64Var(&o.layerMiB, "layer-mib", 16, "MiB of incompressible data per layer")
+	flag.IntVar(&o.linkMbps, "link-mbps", 400, "bandwidth of each registry's link in the fan-out scenario (0: unlimited loopback)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "pushbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	work, err := os.MkdirTemp("", "pushbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	layout := filepath.Join(work, "layout")
+	idx, err := synth.MultiArch([]string{"linux/amd64", "linux/arm64"}, o.layers, o.layerMiB<<20, 42)
+	if err != nil {
+		return err
+	}
+	if err := synth.WriteLayout(layout, idx); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "fixture: 2 platforms × %d layers × %d MiB in %s\n", o.layers, o.layerMiB, layout)
+
+	tools := map[string]func(host, repo string) *exec.Cmd{
+		"registry": func(host, repo string) *exec.Cmd {
+			return exec.Command(o.registry, "push", "--source", layout, "--images", host+"/"+repo, "--tags", "v1", "--json")
+		},
+		"crane": func(host, repo string) *exec.Cmd {
+			return exec.Command(o.crane, "push", "--insecure", layout, host+"/"+repo+":v1")
+		},
+	}
+	order := []string{"registry", "crane"}
+	if o.skopeo != "" {
+		if _, err := exec.LookPath(o.skopeo); err == nil {
+			tools["skopeo"] = func(host, repo string) *exec.Cmd {
+				return exec.Command(o.skopeo, "copy", "--all", "--quiet", "--dest-tls-verify=false", "oci:"+layout, "docker://"+host+"/"+repo+":v1")
+			}
+			order = append(order, "skopeo")
+		} else {
+			fmt.Fprintf(os.Stderr, "skopeo not found: skipping it (apt-get install skopeo)\n")
+		}
+	}
+
+	cold := map[string][]time.Duration{}
+	var repush, fanout1, fanout3, linked1, linked3 []time.Duration
+	var secondRepoBytes []int64
+	for i := 0; i < o.runs; i++ {
+		// Alternate the order so no tool always runs on a warmer machine.
+		rot := append(order[i%len(order):], order[:i%len(order)]...)
+		for _, tool := range rot {
+			d, _, err := timedFresh(func(host string) *exec.Cmd { return tools[tool](host, "bench/app") })
+			if err != nil {
+				return fmt.Errorf("%s cold push: %w", tool, err)
+			}
+			cold[tool] = append(cold[tool], d)
+		}
+		// Identical re-push: same registry, second time.
+		reg, err := localregistry.Start(context.Background(), localregistry.Options{Disk: true})
+		if err != nil {
+			return err
+		}
+		if _, _, err := timed(tools["registry"](reg.Host, "bench/app")); err != nil {
+			reg.Close()
+			return err
+		}
+		d, _, err := timed(tools["registry"](reg.Host, "bench/app"))
+		reg.Close()
+		if err != nil {
+			return err
+		}
+		repush = append(repush, d)
+
+		// Fan-out: one registry vs three, each fresh.
+		d1, _, err := timedFresh(func(host string) *exec.Cmd { return tools["registry"](host, "bench/fan") })
+		if err != nil {
+			return err
+		}
+		fanout1 = append(fanout1, d1)
+		d3, err := fanOut3(o.registry, layout, 0)
+		if err != nil {
+			return err
+		}
+		fanout3 = append(fanout3, d3)
+		if o.linkMbps > 0 {
+			l1, err := fanOutN(o.registry, layout, 1, o.linkMbps)
+			if err != nil {
+				return err
+			}
+			l3, err := fanOutN(o.registry, layout, 3, o.linkMbps)
+			if err != nil {
+				return err
+			}
+			linked1, linked3 = append(linked1, l1), append(linked3, l3)
+		}
+
+		// Second repository of the same registry in one step.
+		b, err := secondRepository(o.registry, layout)
+		if err != nil {
+			return err
+		}
+		secondRepoBytes = append(secondRepoBytes, b)
+	}
+
+	ours := median(cold["registry"])
+	fmt.Printf("| Scenario | Median | Ratio | Target |\n|---|---|---|---|\n")
+	fmt.Printf("| cold push, registry | %s | 1.00 | |\n", ours.Round(time.Millisecond))
+	for _, tool := range order[1:] {
+		m := median(cold[tool])
+		fmt.Printf("| cold push, %s | %s | registry/%s = %.2f | ≤ 1.0 |\n", tool, m.Round(time.Millisecond), tool, float64(ours)/float64(m))
+	}
+	fmt.Printf("| identical re-push | %s | re-push/cold = %.3f | ≤ 0.05 |\n", median(repush).Round(time.Millisecond), float64(median(repush))/float64(ours))
+	fmt.Printf("| fan-out to 3 registries, loopback (3 registries in this process on the same cores) | %s | 3/1 = %.2f | ≤ 1.5 |\n", median(fanout3).Round(time.Millisecond), float64(median(fanout3))/float64(median(fanout1)))
+	if len(linked3) > 0 {
+		fmt.Printf("| fan-out to 3 registries, %d Mbit/s link each | %s | 3/1 = %.2f | ≤ 1.5 |\n", o.linkMbps, median(linked3).Round(time.Millisecond), float64(median(linked3))/float64(median(linked1)))
+	}
+	maxBytes := int64(0)
+	for _, b := range secondRepoBytes {
+		maxBytes = max(maxBytes, b)
+	}
+	fmt.Printf("| second repository, same registry | | layer bytes uploaded = %d | 0 |\n", maxBytes)
+	fmt.Printf("\nRuns per scenario: %d. Raw cold-push times: ", o.runs)
+	for _, tool := range order {
+		fmt.Printf("%s %v; ", tool, rounded(cold[tool]))
+	}
+	fmt.Println()
+	return nil
+}
+
+// timedFresh runs cmd against a brand-new registry.
+func timedFresh(cmd func(host string) *exec.Cmd) (time.Duration, []byte, error) {
+	reg, err := localregistry.Start(context.Background(), localregistry.Options{Disk: true})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer reg.Close()
+	return timed(cmd(reg.Host))
+}
+
+func timed(cmd *exec.Cmd) (time.Duration, []byte, error) {
+	start := time.Now()
+	out, err := cmd.Output()
+	d := time.Since(start)
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return 0, nil, fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, ee.Stderr)
+		}
+		return 0, nil, err
+	}
+	return d, out, nil
+}
+
+func fanOut3(bin, layout string, mbps int) (time.Duration, error) {
+	return fanOutN(bin, layout, 3, mbps)
+}
+
+// fanOutN pushes to n fresh registries in one step; with mbps > 0 each
+// registry receives through a link of that bandwidth, as registries across
+// a network do.
+func fanOutN(bin, layout string, n, mbps int) (time.Duration, error) {
+	var hosts []string
+	for i := 0; i < n; i++ {
+		opts := localregistry.Options{Disk: true}
+		if mbps > 0 {
+			opts.Wrap = throttle(mbps)
+		}
+		reg, err := localregistry.Start(context.Background(), opts)
+		if err != nil {
+			return 0, err
+		}
+		defer reg.Close()
+		hosts = append(hosts, reg.Host+"/bench/fan")
+	}
+	d, _, err := timed(exec.Command(bin, "push", "--source", layout, "--images", strings.Join(hosts, ","), "--tags", "v1", "--json"))
+	return d, err
+}
+
+// secondRepository pushes to two repositories of one registry and returns
+// the layer bytes the second one uploaded (mounts should make it zero).
+func secondRepository(bin, layout string) (int64, error) {
+	reg, err := localregistry.Start(context.Background(), localregistry.Options{Disk: true})
+	if err != nil {
+		return 0, err
+	}
+	defer reg.Close()
+	_, out, err := timed(exec.Command(bin, "push", "--source", layout, "--images", reg.Host+"/staging/app,"+reg.Host+"/prod/app", "--tags", "v1", "--json"))
+	if err != nil {
+		return 0, err
+	}
+	var doc struct {
+		Stages []struct {
+			Result struct {
+				Targets []struct {
+					BytesUploaded int64 `json:"bytesUploaded"`
+					BytesMounted  int64 `json:"bytesMounted"`
+				} `json:"targets"`
+			} `json:"result"`
+		} `json:"stages"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return 0, err
+	}
+	t := doc.Stages[0].Result.Targets
+	if len(t) != 2 || t[1].BytesMounted == 0 {
+		return 0, fmt.Errorf("second repository did not mount: %s", out)
+	}
+	return t[1].BytesUploaded, nil
+}
+
+// throttle limits the request bodies a registry receives to mbps, shared by
+// all its connections.
+func throttle(mbps int) func(http.Handler) http.Handler {
+	bytesPerSec := mbps * 1000 * 1000 / 8
+	limiter := rate.NewLimiter(rate.Limit(bytesPerSec), 256<<10)
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Body != nil {
+				r.Body = &limitedBody{ReadCloser: r.Body, l: limiter, ctx: r.Context()}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+type limitedBody struct {
+	io.ReadCloser
+	l   *rate.Limiter
+	ctx context.Context
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if len(p) > b.l.Burst() {
+		p = p[:b.l.Burst()]
+	}
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		if werr := b.l.WaitN(b.ctx, n); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func rounded(ds []time.Duration) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Round(time.Millisecond).String())
+	}
+	return out
+}
