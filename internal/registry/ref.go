@@ -112,6 +112,9 @@ func (r Resolver) Reference(s string) (name.Reference, error) {
 	if s == "" {
 		return nil, fmt.Errorf("empty image reference")
 	}
+	if strings.Contains(s, "://") {
+		return nil, fmt.Errorf("invalid image reference %q: %s", s, explainRefError(s, nil))
+	}
 	ref, err := name.ParseReference(s, r.opts(s)...)
 	if err != nil {
 		return nil, fmt.Errorf("invalid image reference %q: %s", s, explainRefError(s, err))
@@ -124,6 +127,9 @@ func (r Resolver) Repository(s string) (name.Repository, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return name.Repository{}, fmt.Errorf("empty repository name")
+	}
+	if strings.Contains(s, "://") {
+		return name.Repository{}, fmt.Errorf("invalid repository %q: %s", s, explainRefError(s, nil))
 	}
 	if strings.Contains(s, "@") || hasTag(s) {
 		return name.Repository{}, fmt.Errorf("invalid repository %q: give a repository without tag or digest (put tags in the tags input)", s)
@@ -196,6 +202,9 @@ func explainRefError(s string, err error) string {
 		return "drop the scheme (https://): references look like registry/repository:tag"
 	case s != strings.ToLower(s) && !strings.ContainsAny(s, "@:"):
 		return "repository names must be lower-case"
+	}
+	if err == nil {
+		return "it is not a valid reference"
 	}
 	msg := err.Error()
 	// go-containerregistry prefixes its messages with the value; keep only the reason.
