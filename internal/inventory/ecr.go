@@ -1,0 +1,150 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/registry-actions/registry/internal/ecr"
+	"github.com/registry-actions/registry/internal/lifecycle"
+)
+
+// ECRAPI is the part of the ECR API an ECR repository's inventory needs.
+type ECRAPI interface {
+	ListImagesByStatus(ctx context.Context, repo, status string) ([]ecr.Image, error)
+	GetManifests(ctx context.Context, repo string, digests []string) (map[string]ecr.Manifest, []ecr.Failure, error)
+	DeleteImages(ctx context.Context, repo string, digests []string) (ecr.DeleteResult, error)
+}
+
+// ECR is a repository in Amazon ECR. Ages are ECR's push times.
+type ECR struct {
+	API ECRAPI
+	// Registry is the registry host, for the repository's full name.
+	Registry string
+	// Name is the repository name inside the registry, e.g. team/app.
+	Name string
+	// Archived also lists archived images, which only policies with
+	// archive rules judge.
+	Archived bool
+}
+
+// ecrDeleteBatch is BatchDeleteImage's limit.
+const ecrDeleteBatch = 100
+
+func (e *ECR) Kind() lifecycle.RegistryKind { return lifecycle.RegistryECR }
+
+func (e *ECR) Repository() string { return e.Registry + "/" + e.Name }
+
+// Inventory lists the repository's images (DescribeImages, 1,000 per page)
+// and reads every manifest once (BatchGetImage, 100 per call, a few calls at
+// a time) to find index children and OCI subjects.
+func (e *ECR) Inventory(ctx context.Context) (*Inventory, error) {
+	status := ecr.StatusActive
+	if e.Archived {
+		status = ecr.StatusAny
+	}
+	images, err := e.API.ListImagesByStatus(ctx, e.Name, status)
+	if err != nil {
+		return nil, err
+	}
+	inv := &Inventory{Repository: e.Repository(), Kind: lifecycle.RegistryECR, Clocks: map[Clock]int{}}
+	digests := make([]string, 0, len(images))
+	for _, img := range images {
+		digests = append(digests, img.Digest)
+	}
+	manifests := map[string]ecr.Manifest{}
+	if len(digests) > 0 {
+		var failed []ecr.Failure
+		manifests, failed, err = e.API.GetManifests(ctx, e.Name, digests)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range failed {
+			inv.Warnings = append(inv.Warnings, fmt.Sprintf("could not read the manifest of %s (%s: %s): its children and subject are unknown", Short(f.Digest), f.Code, f.Reason))
+		}
+	}
+	for _, img := range images {
+		a := lifecycle.Artifact{
+			Digest:          img.Digest,
+			Tags:            slices.Clone(img.Tags),
+			PushedAt:        img.PushedAt,
+			Size:            img.SizeBytes,
+			MediaType:       img.ManifestMediaType,
+			Subject:         img.SubjectDigest,
+			LastPulledAt:    img.LastPulledAt,
+			LastActivatedAt: img.LastActivatedAt,
+			ArchivedAt:      img.LastArchivedAt,
+			StorageClass:    lifecycle.StorageClassStandard,
+		}
+		if img.Status == ecr.StatusArchived || img.Status == ecr.StatusActivating {
+			// An image being restored is still archived until ECR says
+			// otherwise; standard-class rules must not see it yet.
+			a.StorageClass = lifecycle.StorageClassArchive
+		}
+		if m, ok := manifests[img.Digest]; ok {
+			info, err := parseManifest(m.Body, m.MediaType)
+			if err != nil {
+				inv.Warnings = append(inv.Warnings, fmt.Sprintf("manifest of %s: %v", Short(img.Digest), err))
+			} else {
+				a.Children = info.childDigests()
+				if a.Subject == "" {
+					a.Subject = info.Subject
+				}
+				if a.MediaType == "" {
+					a.MediaType = info.MediaType
+				}
+			}
+		}
+		inv.Artifacts = append(inv.Artifacts, a)
+	}
+	inv.Clocks[ClockECRPush] = len(topLevel(inv.Artifacts))
+	return inv, nil
+}
+
+// Delete deletes with BatchDeleteImage, 100 digests per call in plan order.
+// Between calls, digests whose parent was refused are held back; within one
+// call ECR itself refuses to delete a platform manifest an index still lists.
+func (e *ECR) Delete(ctx context.Context, inv *Inventory, order []string) *Deletion {
+	res := &Deletion{}
+	g := newGuard(inv, order)
+	for start := 0; start < len(order); start += ecrDeleteBatch {
+		chunk := order[start:min(start+ecrDeleteBatch, len(order))]
+		var send []string
+		clear(g.inFlight)
+		for _, d := range chunk {
+			if p, blocked := g.blockedBy(d); blocked {
+				res.NotAttempted = append(res.NotAttempted, g.notAttempted(d, p))
+				continue
+			}
+			g.inFlight[d] = true
+			send = append(send, d)
+		}
+		if len(send) == 0 {
+			continue
+		}
+		out, err := e.API.DeleteImages(ctx, e.Name, send)
+		for _, d := range out.Deleted {
+			g.deleted[d] = true
+			res.Deleted = append(res.Deleted, d)
+		}
+		for _, f := range out.Failed {
+			if f.Code == "ImageNotFound" {
+				// Gone already (another run, or ECR's own lifecycle): the
+				// goal is reached.
+				g.deleted[f.Digest] = true
+				res.Deleted = append(res.Deleted, f.Digest)
+				continue
+			}
+			res.Failed = append(res.Failed, Failure{Digest: f.Digest, Reason: f.Code + ": " + f.Reason})
+		}
+		if err != nil {
+			res.Err = err
+			for _, d := range out.NotAttempted {
+				res.NotAttempted = append(res.NotAttempted, NotAttempted{Digest: d, Reason: "deleting stopped: " + oneLine(err.Error())})
+			}
+			res.NotAttempted = append(res.NotAttempted, rest(order[min(start+ecrDeleteBatch, len(order)):], "deleting stopped: "+oneLine(err.Error()))...)
+			return res
+		}
+	}
+	return res
+}

@@ -1,0 +1,344 @@
+// Package inventory reads what a repository holds — every manifest, with its
+// tags, its age, its size, the children an index lists and the subject a
+// referrer names — from ECR, from GHCR or from any OCI registry, in the shape
+// the lifecycle engine judges ([lifecycle.Artifact]); and deletes manifests
+// in the order a plan gives, never a child or referrer whose parent could not
+// be deleted.
+//
+// Each registry kind has its own sources of truth: ECR's DescribeImages and
+// BatchGetImage; GitHub's Packages API (versions, created_at, deletion by
+// version id) with manifests read from ghcr.io; and for other registries the
+// distribution API alone, where the tags list is the only listing, push
+// times are unknown (ages come from the image's own creation time) and
+// untagged manifests can be found only through what references them.
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/registry-actions/registry/internal/lifecycle"
+)
+
+// Clock names where artifact ages come from.
+type Clock string
+
+// Clocks.
+const (
+	ClockECRPush    Clock = "ECR push time (imagePushedAt)"
+	ClockGitHub     Clock = "GitHub package version created_at"
+	ClockAnnotation Clock = "image creation time from the org.opencontainers.image.created annotation"
+	ClockConfig     Clock = "image creation time from the image config's created field"
+)
+
+// AnnotationCreated is the OCI annotation holding an image's creation time.
+const AnnotationCreated = "org.opencontainers.image.created"
+
+// Inventory is one repository's manifests as the lifecycle engine sees them.
+type Inventory struct {
+	// Repository is the full repository name, e.g. ghcr.io/acme/app.
+	Repository string                 `json:"repository"`
+	Kind       lifecycle.RegistryKind `json:"kind"`
+	Artifacts  []lifecycle.Artifact   `json:"-"`
+	// Clocks counts, per clock, the top-level artifacts whose age it gave.
+	Clocks map[Clock]int `json:"clocks"`
+	// Notes are facts about the listing a reader should know (what the
+	// registry cannot show); Warnings are things that went wrong but did not
+	// stop the listing.
+	Notes    []string `json:"notes,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+
+	// versionIDs maps digests to GitHub package version ids (GHCR).
+	versionIDs map[string]int64
+}
+
+// Store is one repository in a registry.
+type Store interface {
+	// Kind is the registry kind, for validating a policy against what the
+	// registry can honour.
+	Kind() lifecycle.RegistryKind
+	// Repository is the full repository name.
+	Repository() string
+	// Inventory lists every manifest the registry shows.
+	Inventory(ctx context.Context) (*Inventory, error)
+	// Delete deletes digests in the given order (a plan's Delete list:
+	// parents before children). A digest whose parent in the list was not
+	// deleted is not attempted: when an index or an image stays, so do its
+	// platform manifests and signatures. Per-digest failures are reported,
+	// not returned as errors; Deletion.Err says why deleting stopped early.
+	Delete(ctx context.Context, inv *Inventory, order []string) *Deletion
+}
+
+// Deletion is the outcome of Store.Delete.
+type Deletion struct {
+	Deleted []string  `json:"deleted"`
+	Failed  []Failure `json:"failed,omitempty"`
+	// NotAttempted were never sent: deleting stopped (Err), or a parent
+	// was not deleted.
+	NotAttempted []NotAttempted `json:"notAttempted,omitempty"`
+	// Err is why deleting stopped before the end of the list, nil if every
+	// digest was tried.
+	Err error `json:"-"`
+}
+
+// Failure is a digest the registry refused to delete.
+type Failure struct {
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// NotAttempted is a digest left alone, and why.
+type NotAttempted struct {
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// Parents maps each digest to the digests that reference it in the
+// inventory: the indexes listing it and, for a referrer, the subjects it
+// names (explicitly or through a cosign tag such as sha256-<hex>.sig).
+func Parents(artifacts []lifecycle.Artifact) map[string][]string {
+	present := make(map[string]bool, len(artifacts))
+	for i := range artifacts {
+		present[artifacts[i].Digest] = true
+	}
+	parents := map[string][]string{}
+	add := func(child, parent string) {
+		if child == parent || !present[child] || !present[parent] || slices.Contains(parents[child], parent) {
+			return
+		}
+		parents[child] = append(parents[child], parent)
+	}
+	for i := range artifacts {
+		a := &artifacts[i]
+		for _, c := range a.Children {
+			add(c, a.Digest)
+		}
+		if a.Subject != "" {
+			add(a.Digest, a.Subject)
+		}
+		for _, t := range a.Tags {
+			if s, _, ok := lifecycle.SubjectFromCosignTag(t); ok {
+				add(a.Digest, s)
+			}
+		}
+	}
+	return parents
+}
+
+// guard decides, while deleting in plan order, whether a digest may go: not
+// while a parent that was to be deleted before it is still there.
+type guard struct {
+	parents  map[string][]string
+	planned  map[string]bool
+	deleted  map[string]bool
+	inFlight map[string]bool // sent in the same batch: fine to follow
+}
+
+func newGuard(inv *Inventory, order []string) *guard {
+	g := &guard{parents: Parents(inv.Artifacts), planned: map[string]bool{}, deleted: map[string]bool{}, inFlight: map[string]bool{}}
+	for _, d := range order {
+		g.planned[d] = true
+	}
+	return g
+}
+
+// blockedBy returns a planned parent of d that was not deleted.
+func (g *guard) blockedBy(d string) (string, bool) {
+	for _, p := range g.parents[d] {
+		if g.planned[p] && !g.deleted[p] && !g.inFlight[p] {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+func (g *guard) notAttempted(d, parent string) NotAttempted {
+	return NotAttempted{Digest: d, Reason: fmt.Sprintf("kept because %s, which references it, was not deleted", Short(parent))}
+}
+
+// deleteOneByOne deletes in order with one call per digest. stop reports
+// whether an error ends all deletions (a permission missing) rather than
+// this digest's alone.
+func deleteOneByOne(ctx context.Context, inv *Inventory, order []string, del func(ctx context.Context, digest string) error, stop func(error) bool) *Deletion {
+	res := &Deletion{}
+	g := newGuard(inv, order)
+	for i, d := range order {
+		if ctx.Err() != nil {
+			res.Err = ctx.Err()
+			res.NotAttempted = append(res.NotAttempted, rest(order[i:], "deleting stopped: "+ctx.Err().Error())...)
+			return res
+		}
+		if p, blocked := g.blockedBy(d); blocked {
+			res.NotAttempted = append(res.NotAttempted, g.notAttempted(d, p))
+			continue
+		}
+		err := del(ctx, d)
+		if err == nil {
+			g.deleted[d] = true
+			res.Deleted = append(res.Deleted, d)
+			continue
+		}
+		if stop(err) {
+			res.Err = err
+			res.Failed = append(res.Failed, Failure{Digest: d, Reason: oneLine(err.Error())})
+			res.NotAttempted = append(res.NotAttempted, rest(order[i+1:], "deleting stopped at the first refusal: "+oneLine(err.Error()))...)
+			return res
+		}
+		res.Failed = append(res.Failed, Failure{Digest: d, Reason: oneLine(err.Error())})
+	}
+	return res
+}
+
+func rest(digests []string, reason string) []NotAttempted {
+	out := make([]NotAttempted, 0, len(digests))
+	for _, d := range digests {
+		out = append(out, NotAttempted{Digest: d, Reason: reason})
+	}
+	return out
+}
+
+// manifestInfo is what a manifest says about its place in the graph.
+type manifestInfo struct {
+	MediaType    string
+	ArtifactType string
+	Children     []childRef
+	Subject      string
+	ConfigDigest string
+	// Size is the manifest plus, for an image, its config and layers.
+	Size int64
+	// Created is the org.opencontainers.image.created annotation.
+	Created time.Time
+	IsIndex bool
+}
+
+type childRef struct {
+	Digest   string
+	Platform string // os/arch, "" when not given
+}
+
+// isAttestation reports whether an index entry is a buildx attestation
+// manifest rather than a platform image.
+func (c childRef) isAttestation() bool { return c.Platform == "unknown/unknown" }
+
+// Media types of indexes.
+const (
+	mediaOCIIndex    = "application/vnd.oci.image.index.v1+json"
+	mediaDockerList  = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaOCIManifest = "application/vnd.oci.image.manifest.v1+json"
+)
+
+func parseManifest(body []byte, mediaType string) (manifestInfo, error) {
+	var m struct {
+		MediaType    string `json:"mediaType"`
+		ArtifactType string `json:"artifactType"`
+		Config       *struct {
+			MediaType string `json:"mediaType"`
+			Digest    string `json:"digest"`
+			Size      int64  `json:"size"`
+		} `json:"config"`
+		Layers []struct {
+			Size int64 `json:"size"`
+		} `json:"layers"`
+		Manifests []struct {
+			Digest   string `json:"digest"`
+			Platform *struct {
+				OS           string `json:"os"`
+				Architecture string `json:"architecture"`
+			} `json:"platform"`
+		} `json:"manifests"`
+		Subject *struct {
+			Digest string `json:"digest"`
+		} `json:"subject"`
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return manifestInfo{}, fmt.Errorf("manifest is not JSON: %v", err)
+	}
+	info := manifestInfo{MediaType: mediaType, ArtifactType: m.ArtifactType, Size: int64(len(body))}
+	if info.MediaType == "" {
+		info.MediaType = m.MediaType
+	}
+	info.IsIndex = info.MediaType == mediaOCIIndex || info.MediaType == mediaDockerList || (info.MediaType == "" && m.Manifests != nil)
+	if info.MediaType == "" {
+		info.MediaType = mediaOCIManifest
+		if info.IsIndex {
+			info.MediaType = mediaOCIIndex
+		}
+	}
+	for _, c := range m.Manifests {
+		if c.Digest == "" {
+			continue
+		}
+		ref := childRef{Digest: c.Digest}
+		if c.Platform != nil {
+			ref.Platform = c.Platform.OS + "/" + c.Platform.Architecture
+		}
+		info.Children = append(info.Children, ref)
+	}
+	if m.Subject != nil {
+		info.Subject = m.Subject.Digest
+	}
+	if !info.IsIndex && m.Config != nil {
+		info.ConfigDigest = m.Config.Digest
+		info.Size += m.Config.Size
+		for _, l := range m.Layers {
+			info.Size += l.Size
+		}
+	}
+	if s := m.Annotations[AnnotationCreated]; s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			info.Created = t
+		}
+	}
+	return info, nil
+}
+
+func (m manifestInfo) childDigests() []string {
+	if len(m.Children) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m.Children))
+	for _, c := range m.Children {
+		if !slices.Contains(out, c.Digest) {
+			out = append(out, c.Digest)
+		}
+	}
+	return out
+}
+
+// topLevel reports which artifacts the rules judge: those no index lists and
+// no present subject claims. Only they need an age.
+func topLevel(artifacts []lifecycle.Artifact) map[string]bool {
+	parents := Parents(artifacts)
+	out := map[string]bool{}
+	for i := range artifacts {
+		a := &artifacts[i]
+		if len(parents[a.Digest]) > 0 || a.Subject != "" {
+			continue
+		}
+		derived := false
+		for _, t := range a.Tags {
+			if _, _, ok := lifecycle.SubjectFromCosignTag(t); ok {
+				derived = true
+			}
+		}
+		if !derived {
+			out[a.Digest] = true
+		}
+	}
+	return out
+}
+
+// Short abbreviates a digest for messages: sha256:0123456789ab.
+func Short(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
