@@ -101,50 +101,66 @@ func (e *ECR) Inventory(ctx context.Context) (*Inventory, error) {
 	return inv, nil
 }
 
-// Delete deletes with BatchDeleteImage, 100 digests per call in plan order.
-// Between calls, digests whose parent was refused are held back; within one
-// call ECR itself refuses to delete a platform manifest an index still lists.
+// Delete deletes with BatchDeleteImage, 100 digests per call, in plan
+// order. A platform manifest may share a call with its index: ECR refuses
+// to delete it while the index stays. A signature or other referrer has no
+// such protection, so it waits for a later call, after ECR confirmed its
+// subject's deletion; calls are filled with whatever is ready, so a plan of
+// D manifests costs ⌈D/100⌉ calls unless referrers must wait for a call of
+// their own.
 func (e *ECR) Delete(ctx context.Context, inv *Inventory, order []string) *Deletion {
 	res := &Deletion{}
 	g := newGuard(inv, order)
-	for start := 0; start < len(order); start += ecrDeleteBatch {
-		chunk := order[start:min(start+ecrDeleteBatch, len(order))]
-		var send []string
-		clear(g.inFlight)
-		for _, d := range chunk {
+	pending := order
+	for len(pending) > 0 {
+		var batch, later []string
+		for _, d := range pending {
 			if p, blocked := g.blockedBy(d); blocked {
+				g.finish(d, false)
 				res.NotAttempted = append(res.NotAttempted, g.notAttempted(d, p))
 				continue
 			}
-			g.inFlight[d] = true
-			send = append(send, d)
+			if len(batch) == ecrDeleteBatch || g.waitingForSubject(d) {
+				later = append(later, d)
+				continue
+			}
+			batch = append(batch, d)
 		}
-		if len(send) == 0 {
-			continue
+		if len(batch) == 0 && len(later) > 0 {
+			// Referrers naming each other: no order is safe, send them.
+			batch, later = later[:min(ecrDeleteBatch, len(later))], later[min(ecrDeleteBatch, len(later)):]
 		}
-		out, err := e.API.DeleteImages(ctx, e.Name, send)
+		if len(batch) == 0 {
+			break
+		}
+		out, err := e.API.DeleteImages(ctx, e.Name, batch)
+		gone := map[string]bool{}
 		for _, d := range out.Deleted {
-			g.deleted[d] = true
+			gone[d] = true
 			res.Deleted = append(res.Deleted, d)
 		}
 		for _, f := range out.Failed {
 			if f.Code == "ImageNotFound" {
 				// Gone already (another run, or ECR's own lifecycle): the
 				// goal is reached.
-				g.deleted[f.Digest] = true
+				gone[f.Digest] = true
 				res.Deleted = append(res.Deleted, f.Digest)
 				continue
 			}
 			res.Failed = append(res.Failed, Failure{Digest: f.Digest, Reason: f.Code + ": " + f.Reason})
+		}
+		for _, d := range batch {
+			g.finish(d, gone[d])
 		}
 		if err != nil {
 			res.Err = err
 			for _, d := range out.NotAttempted {
 				res.NotAttempted = append(res.NotAttempted, NotAttempted{Digest: d, Reason: "deleting stopped: " + oneLine(err.Error())})
 			}
-			res.NotAttempted = append(res.NotAttempted, rest(order[min(start+ecrDeleteBatch, len(order)):], "deleting stopped: "+oneLine(err.Error()))...)
+			res.NotAttempted = append(res.NotAttempted, rest(later, "deleting stopped: "+oneLine(err.Error()))...)
 			return res
 		}
+		pending = later
 	}
 	return res
 }

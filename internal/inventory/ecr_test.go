@@ -172,3 +172,51 @@ func TestECRDeletionStoppedMidwaySaysWhatWasNotAttempted(t *testing.T) {
 		t.Errorf("deleted %d, not attempted %d; want 0 and 50", len(del.Deleted), len(del.NotAttempted))
 	}
 }
+
+func TestECRDeletingIndexesWithSignaturesCostsOneCallPer100(t *testing.T) {
+	srv := fakeecr.Start(t)
+	srv.AddRepository(fakeecr.Repository{Name: "app"})
+	var built []*cleanfixture.Built
+	for i := range 40 {
+		b, err := cleanfixture.Build(cleanfixture.Image{Tags: []string{fmt.Sprintf("v%d", i)}, Platforms: []string{"linux/amd64", "linux/arm64"}, Signature: true, Seed: uint64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		built = append(built, b)
+	}
+	seedECR(t, srv, "app", longAgo, built...)
+	store := &inventory.ECR{API: newECRClient(t, srv), Registry: "123456789012.dkr.ecr.us-east-1.amazonaws.com", Name: "app"}
+	inv, err := store.Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := lifecycle.Parse([]byte(`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":30},"action":{"type":"expire"}}]}`))
+	plan, err := lifecycle.Evaluate(p, inv.Artifacts, lifecycle.EvalOptions{Now: now})
+	if err != nil || len(plan.Delete) != 160 {
+		t.Fatalf("plan deletes %d (%v), want 160", len(plan.Delete), err)
+	}
+	del := store.Delete(context.Background(), inv, plan.Delete)
+	if del.Err != nil || len(del.Deleted) != 160 || len(srv.Images("app")) != 0 {
+		t.Fatalf("deleted %d, err %v, left %d", len(del.Deleted), del.Err, len(srv.Images("app")))
+	}
+	if got := srv.Count(fakeecr.OpBatchDeleteImage); got != 2 {
+		t.Errorf("BatchDeleteImage calls = %d, want ⌈160/100⌉ = 2", got)
+	}
+	// No signature went in the same call as its image.
+	sent := map[string]int{}
+	for call, body := range srv.Requests(fakeecr.OpBatchDeleteImage) {
+		for _, b := range built {
+			for _, m := range b.Manifests {
+				if strings.Contains(string(body), m.Digest) {
+					sent[m.Digest] = call
+				}
+			}
+		}
+	}
+	for _, b := range built {
+		sig := roleDigests(b, cleanfixture.RoleSignature)[0]
+		if sent[sig] <= sent[b.Digest] {
+			t.Fatalf("signature %s sent in call %d, its image in call %d", sig, sent[sig], sent[b.Digest])
+		}
+	}
+}

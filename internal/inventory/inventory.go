@@ -101,59 +101,93 @@ type NotAttempted struct {
 // inventory: the indexes listing it and, for a referrer, the subjects it
 // names (explicitly or through a cosign tag such as sha256-<hex>.sig).
 func Parents(artifacts []lifecycle.Artifact) map[string][]string {
+	indexes, subjects := parentEdges(artifacts)
+	for d, ps := range subjects {
+		for _, p := range ps {
+			if !slices.Contains(indexes[d], p) {
+				indexes[d] = append(indexes[d], p)
+			}
+		}
+	}
+	return indexes
+}
+
+// parentEdges returns, per digest, the indexes listing it and the subjects
+// it names, counting only artifacts present in the inventory.
+func parentEdges(artifacts []lifecycle.Artifact) (indexes, subjects map[string][]string) {
 	present := make(map[string]bool, len(artifacts))
 	for i := range artifacts {
 		present[artifacts[i].Digest] = true
 	}
-	parents := map[string][]string{}
-	add := func(child, parent string) {
-		if child == parent || !present[child] || !present[parent] || slices.Contains(parents[child], parent) {
+	indexes, subjects = map[string][]string{}, map[string][]string{}
+	add := func(m map[string][]string, child, parent string) {
+		if child == parent || !present[child] || !present[parent] || slices.Contains(m[child], parent) {
 			return
 		}
-		parents[child] = append(parents[child], parent)
+		m[child] = append(m[child], parent)
 	}
 	for i := range artifacts {
 		a := &artifacts[i]
 		for _, c := range a.Children {
-			add(c, a.Digest)
+			add(indexes, c, a.Digest)
 		}
 		if a.Subject != "" {
-			add(a.Digest, a.Subject)
+			add(subjects, a.Digest, a.Subject)
 		}
 		for _, t := range a.Tags {
 			if s, _, ok := lifecycle.SubjectFromCosignTag(t); ok {
-				add(a.Digest, s)
+				add(subjects, a.Digest, s)
 			}
 		}
 	}
-	return parents
+	return indexes, subjects
 }
 
 // guard decides, while deleting in plan order, whether a digest may go: not
-// while a parent that was to be deleted before it is still there.
+// once a parent that was to be deleted before it has stayed.
 type guard struct {
 	parents  map[string][]string
+	subjects map[string][]string // the subject parents only
 	planned  map[string]bool
+	done     map[string]bool // sent (or given up), whatever the outcome
 	deleted  map[string]bool
-	inFlight map[string]bool // sent in the same batch: fine to follow
 }
 
 func newGuard(inv *Inventory, order []string) *guard {
-	g := &guard{parents: Parents(inv.Artifacts), planned: map[string]bool{}, deleted: map[string]bool{}, inFlight: map[string]bool{}}
+	_, subjects := parentEdges(inv.Artifacts)
+	g := &guard{parents: Parents(inv.Artifacts), subjects: subjects, planned: map[string]bool{}, done: map[string]bool{}, deleted: map[string]bool{}}
 	for _, d := range order {
 		g.planned[d] = true
 	}
 	return g
 }
 
-// blockedBy returns a planned parent of d that was not deleted.
+// blockedBy returns a planned parent of d that was tried and stayed.
 func (g *guard) blockedBy(d string) (string, bool) {
 	for _, p := range g.parents[d] {
-		if g.planned[p] && !g.deleted[p] && !g.inFlight[p] {
+		if g.planned[p] && g.done[p] && !g.deleted[p] {
 			return p, true
 		}
 	}
 	return "", false
+}
+
+// waitingForSubject reports whether d is a referrer whose planned subject
+// has not been tried yet.
+func (g *guard) waitingForSubject(d string) bool {
+	for _, p := range g.subjects[d] {
+		if g.planned[p] && !g.done[p] {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *guard) finish(d string, deleted bool) {
+	g.done[d] = true
+	if deleted {
+		g.deleted[d] = true
+	}
 }
 
 func (g *guard) notAttempted(d, parent string) NotAttempted {
@@ -173,12 +207,15 @@ func deleteOneByOne(ctx context.Context, inv *Inventory, order []string, del fun
 			return res
 		}
 		if p, blocked := g.blockedBy(d); blocked {
+			g.finish(d, false)
 			res.NotAttempted = append(res.NotAttempted, g.notAttempted(d, p))
 			continue
 		}
+		// Plan order puts parents first; a parent still ahead is a
+		// referrer cycle, which has no safe order.
 		err := del(ctx, d)
+		g.finish(d, err == nil)
 		if err == nil {
-			g.deleted[d] = true
 			res.Deleted = append(res.Deleted, d)
 			continue
 		}
