@@ -3,10 +3,91 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/signer"
+	"github.com/registry-actions/registry/internal/steps/sign"
+	"github.com/registry-actions/registry/internal/version"
 )
 
 func runSign(ctx context.Context, r *Run) (report.Result, error) {
-	return nil, fmt.Errorf("sign: not implemented yet")
+	v := r.Values
+	images, err := r.targetImages(inputs.Sign)
+	if err != nil {
+		return nil, err
+	}
+	annotations, err := sign.ParseAnnotations(v.List("annotations"))
+	if err != nil {
+		v.Fail(err)
+	}
+	key := v.String("key")
+	if strings.HasPrefix(key, "env://") {
+		// The variable holds the private key: hide it like the input.
+		r.Mask(r.IO.Getenv(strings.TrimPrefix(key, "env://")))
+	}
+	requestToken := r.IO.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+	r.Mask(requestToken)
+	opts := sign.Options{
+		Images: images,
+		Signer: signer.Options{
+			Key:         key,
+			KeyPassword: v.String("key-password"),
+			FulcioURL:   v.String("fulcio-url"),
+			TlogUpload:  v.Bool("tlog-upload"),
+			RekorURL:    v.String("rekor-url"),
+			Format:      signer.Format(strings.ToLower(v.String("signature-format"))),
+			Recursive:   v.Bool("recursive"),
+		},
+		Annotations: annotations,
+		Run:         runInfo(r),
+		Attest:      lower(v.List("attest")),
+		VulnFile:    r.Path(v.String("vuln-file")),
+		SBOMFile:    r.Path(v.String("sbom-file")),
+		Registry:    r.Registry,
+		Log:         r.Log,
+	}
+	if key == "" {
+		opts.Signer.IDToken = signer.GitHubActionsToken(r.IO.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL"), requestToken)
+	}
+	for _, s := range r.State.Scans {
+		opts.Reports = append(opts.Reports, sign.Report{Image: s.Image, TrivyJSON: r.Path(s.TrivyJSON), SBOM: r.Path(s.SBOM)})
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	res, err := sign.Run(ctx, opts)
+	if res == nil {
+		return nil, err
+	}
+	return res, err
+}
+
+// runInfo describes the workflow run from the variables every runner sets;
+// a local run has none and signs without them.
+func runInfo(r *Run) sign.RunInfo {
+	env := r.IO.Getenv
+	ri := sign.RunInfo{
+		Repository:  env("GITHUB_REPOSITORY"),
+		Commit:      env("GITHUB_SHA"),
+		WorkflowRef: env("GITHUB_WORKFLOW_REF"),
+		RunID:       env("GITHUB_RUN_ID"),
+		Builder:     version.UserAgent(),
+	}
+	if server := env("GITHUB_SERVER_URL"); server != "" && ri.Repository != "" && ri.RunID != "" {
+		ri.RunURL = fmt.Sprintf("%s/%s/actions/runs/%s", strings.TrimSuffix(server, "/"), ri.Repository, ri.RunID)
+		if attempt := env("GITHUB_RUN_ATTEMPT"); attempt != "" && attempt != "1" {
+			ri.RunURL += "/attempts/" + attempt
+		}
+	}
+	return ri
+}
+
+func lower(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = strings.ToLower(s)
+	}
+	return out
 }

@@ -1,0 +1,468 @@
+package sign
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+
+	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/registry"
+	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/signer"
+	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/test/fakesigstore"
+)
+
+// trivyJSON is a Trivy JSON report as "trivy image --format json" writes it.
+const trivyJSON = `{
+  "SchemaVersion": 2,
+  "Trivy": {"Version": "0.74.0"},
+  "CreatedAt": "2026-01-02T03:04:05.123456789Z",
+  "ArtifactName": "registry.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+  "ArtifactType": "container_image",
+  "Results": [{"Target": "app (alpine 3.19.1)", "Class": "os-pkgs", "Type": "alpine",
+    "Vulnerabilities": [{"VulnerabilityID": "CVE-2024-0001", "PkgName": "musl", "InstalledVersion": "1.2.4-r1", "FixedVersion": "1.2.4-r3", "Severity": "HIGH"}]}]
+}`
+
+const cycloneDX = `{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+  "components": [{"type": "library", "name": "musl", "version": "1.2.4-r1", "purl": "pkg:apk/alpine/musl@1.2.4-r1"}]}`
+
+var testRun = RunInfo{
+	Repository:  "acme/app",
+	Commit:      "0123456789abcdef0123456789abcdef01234567",
+	WorkflowRef: "acme/app/.github/workflows/release.yml@refs/heads/main",
+	RunURL:      "https://github.com/acme/app/actions/runs/42",
+	RunID:       "42",
+	Builder:     "registry-action/test",
+}
+
+// env is a registry with a pushed two-platform index and a key pair.
+type env struct {
+	reg      *registry.Client
+	host     string
+	tag      string // host/app:v1
+	index    name.Digest
+	children []string
+	key, pub string // files
+	password string
+	dir      string
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	idx, err := synth.MultiArch([]string{"linux/amd64", "linux/arm64"}, 1, 512, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag(host+"/app:v1", name.Insecure)
+	if err := synth.Push(context.Background(), tag, idx); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	im, _ := idx.IndexManifest()
+	e := env{reg: registry.New(registry.Options{}), host: host, tag: tag.String(), index: tag.Context().Digest(d.String()), password: "correct horse", dir: t.TempDir()}
+	for _, m := range im.Manifests {
+		e.children = append(e.children, tag.Context().Digest(m.Digest.String()).String())
+	}
+	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return []byte(e.password), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.key, e.pub = filepath.Join(e.dir, "release.key"), filepath.Join(e.dir, "release.pub")
+	os.WriteFile(e.key, kb.PrivateBytes, 0o600)
+	os.WriteFile(e.pub, kb.PublicBytes, 0o644)
+	return e
+}
+
+func (e env) signOptions() Options {
+	return Options{
+		Images:   []string{e.tag},
+		Signer:   signer.Options{Key: e.key, KeyPassword: e.password, Recursive: true},
+		Run:      testRun,
+		Registry: e.reg,
+	}
+}
+
+func (e env) verifyOptions() VerifyOptions {
+	return VerifyOptions{
+		Images:   []string{e.tag},
+		Verify:   signer.VerifyOptions{PublicKey: e.pub, IgnoreTlog: true, Recursive: true},
+		Registry: e.reg,
+	}
+}
+
+// recorder is a Logger that keeps what was logged.
+type recorder struct{ lines []string }
+
+func (r *recorder) Infof(f string, a ...any) {
+	r.lines = append(r.lines, "info: "+fmt.Sprintf(f, a...))
+}
+func (r *recorder) Warnf(f string, a ...any) {
+	r.lines = append(r.lines, "warn: "+fmt.Sprintf(f, a...))
+}
+func (r *recorder) Group(t string) func() {
+	r.lines = append(r.lines, "group: "+t)
+	return func() { r.lines = append(r.lines, "endgroup") }
+}
+func (r *recorder) String() string { return strings.Join(r.lines, "\n") }
+
+func isInvalid(err error) bool {
+	var inv *inputs.InvalidError
+	return errors.As(err, &inv)
+}
+
+func TestSignTagResolvesAndSignsEveryPlatformThenVerifies(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	for _, format := range []signer.Format{signer.FormatLegacy, signer.FormatBundle} {
+		t.Run(string(format), func(t *testing.T) {
+			e := e
+			if format == signer.FormatBundle {
+				e = newEnv(t)
+			}
+			rec := &recorder{}
+			opts := e.signOptions()
+			opts.Signer.Format = format
+			opts.Annotations = map[string]string{"env": "prod", "commit": "overridden"}
+			opts.Log = rec
+			res, err := Run(ctx, opts)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			want := append(append([]string{}, e.children...), e.index.String())
+			if strings.Join(res.Signed, " ") != strings.Join(want, " ") {
+				t.Fatalf("signed %v, want children then index %v", res.Signed, want)
+			}
+			if len(res.Resolved) != 1 || !res.Resolved[0].FromTag || res.Resolved[0].Digest != e.index.String() {
+				t.Fatalf("resolved %+v", res.Resolved)
+			}
+			if !strings.Contains(rec.String(), e.tag+" resolved to "+e.index.DigestStr()) {
+				t.Errorf("the log does not say which digest the tag resolved to:\n%s", rec)
+			}
+			if strings.Count(rec.String(), "group: sign ") != 1 || !strings.Contains(rec.String(), "(linux/arm64)") || !strings.Contains(rec.String(), "(index)") {
+				t.Errorf("log:\n%s", rec)
+			}
+			outs := outputs(res.Outputs())
+			if outs["signed"] != strings.Join(want, "\n") || len(strings.Split(outs["signatures"], "\n")) != 3 {
+				t.Fatalf("outputs %v", outs)
+			}
+			if cmd := outs["cosign-verify-commands"]; !strings.Contains(cmd, "--key="+strings.TrimSuffix(e.key, ".key")+".pub") || !strings.Contains(cmd, e.index.String()) || !strings.Contains(cmd, "--insecure-ignore-tlog=true") {
+				t.Fatalf("verify command %q", cmd)
+			}
+
+			var md report.Markdown
+			res.Summary(&md)
+			for _, s := range []string{"## Sign", "Signed **3** manifests of 1 image", res.Identity.KeyFingerprint, "linux/amd64", "| `" + e.index.Context().String() + "` |", "```sh", "cosign verify", "resolved to"} {
+				if !strings.Contains(md.String(), s) {
+					t.Errorf("summary lacks %q:\n%s", s, md.String())
+				}
+			}
+
+			vrec := &recorder{}
+			vopts := e.verifyOptions()
+			vopts.Log = vrec
+			vres, err := Verify(ctx, vopts)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if !vres.Verified || len(vres.Images) != 3 || outputs(vres.Outputs())["verified"] != "true" {
+				t.Fatalf("verify result %+v", vres)
+			}
+			for _, iv := range vres.Images {
+				ann := iv.Signatures[0].Annotations
+				if ann["env"] != "prod" || ann["commit"] != "overridden" || ann["repository"] != "acme/app" || ann["run"] != testRun.RunURL || ann["workflow"] != testRun.WorkflowRef {
+					t.Fatalf("%s: annotations %v", iv.Digest, ann)
+				}
+			}
+			md = report.Markdown{}
+			vres.Summary(&md)
+			for _, s := range []string{"## Verify", "✅ **Verified**: 3 manifests of 1 image", "linux/arm64", "key sha256:", "Signed annotations", "env=prod"} {
+				if !strings.Contains(md.String(), s) {
+					t.Errorf("verify summary lacks %q:\n%s", s, md.String())
+				}
+			}
+			var text bytes.Buffer
+			vres.Text(&text)
+			if !strings.HasPrefix(text.String(), "verified 3 manifests of 1 image") {
+				t.Errorf("text:\n%s", text.String())
+			}
+		})
+	}
+}
+
+func TestVerifyFailuresAreGateErrorsWithTheReason(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+
+	// Nothing signed yet.
+	vres, err := Verify(ctx, e.verifyOptions())
+	var gate *report.GateError
+	if !errors.As(err, &gate) || vres == nil || vres.Verified || !strings.Contains(err.Error(), "no signature") {
+		t.Fatalf("unsigned: %v", err)
+	}
+	if outputs(vres.Outputs())["verified"] != "false" {
+		t.Fatal("verified output is not false")
+	}
+	var md report.Markdown
+	vres.Summary(&md)
+	if !strings.Contains(md.String(), "❌ **Not verified**") || !strings.Contains(md.String(), "no signature") {
+		t.Fatalf("summary:\n%s", md.String())
+	}
+
+	if _, err := Run(ctx, e.signOptions()); err != nil {
+		t.Fatal(err)
+	}
+	// Another key: the signature does not verify.
+	kb, _ := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return nil, nil })
+	vopts := e.verifyOptions()
+	vopts.Verify.PublicKey = string(kb.PublicBytes)
+	_, err = Verify(ctx, vopts)
+	if !errors.As(err, &gate) || !strings.Contains(err.Error(), "bad signature") {
+		t.Fatalf("other key: %v", err)
+	}
+	// Required attestations that were never made.
+	vopts = e.verifyOptions()
+	vopts.Verify.RequireAttestations = []string{"vuln"}
+	_, err = Verify(ctx, vopts)
+	if !errors.As(err, &gate) || !strings.Contains(err.Error(), "missing attestation: vuln") {
+		t.Fatalf("missing attestation: %v", err)
+	}
+	// A key signature where an identity is required.
+	vopts = e.verifyOptions()
+	vopts.Verify.PublicKey = ""
+	vopts.Verify.CertificateIdentity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+	vopts.TrustedRoot = writeFile(t, "trusted_root.json", emptyTrustedRoot(t))
+	_, err = Verify(ctx, vopts)
+	if !errors.As(err, &gate) || !strings.Contains(err.Error(), "wrong identity") {
+		t.Fatalf("identity required: %v", err)
+	}
+}
+
+func TestVerifyBadInputs(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	cases := map[string]struct {
+		mutate func(*VerifyOptions)
+		want   string
+	}{
+		"nothing to check against": {func(o *VerifyOptions) { o.Verify.PublicKey = "" }, "set certificate-identity"},
+		"key and identity":         {func(o *VerifyOptions) { o.Verify.CertificateIdentity = "x" }, "not both"},
+		"bad regexp": {func(o *VerifyOptions) {
+			o.Verify.PublicKey, o.Verify.CertificateIdentityRegexp = "", "(["
+		}, "not a regular expression"},
+		"missing key file":    {func(o *VerifyOptions) { o.Verify.PublicKey = filepath.Join(e.dir, "nope.pub") }, "public-key"},
+		"unknown attestation": {func(o *VerifyOptions) { o.Verify.RequireAttestations = []string{"nonsense"} }, "require-attestations"},
+		"trusted root unreadable": {func(o *VerifyOptions) {
+			o.Verify.PublicKey, o.Verify.CertificateIdentity, o.TrustedRoot = "", "x", filepath.Join(e.dir, "none.json")
+		}, "cannot read trusted-root"},
+		"trusted root not one": {func(o *VerifyOptions) {
+			o.Verify.PublicKey, o.Verify.CertificateIdentity, o.TrustedRoot = "", "x", e.pub
+		}, "is not a Sigstore trusted_root.json"},
+		"image missing": {func(o *VerifyOptions) { o.Images = []string{e.host + "/app:nope"} }, "image not found"},
+		"no images":     {func(o *VerifyOptions) { o.Images = nil }, `input "images" is required`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := e.verifyOptions()
+			c.mutate(&o)
+			_, err := Verify(ctx, o)
+			if !isInvalid(err) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want an invalid-input error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestSignBadInputsAndKeys(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	cases := map[string]struct {
+		mutate  func(*Options)
+		want    string
+		invalid bool
+	}{
+		"wrong password": {func(o *Options) { o.Signer.KeyPassword = "wrong" }, "check key-password", true},
+		"unreadable key": {func(o *Options) { o.Signer.Key = filepath.Join(e.dir, "missing.key") }, "cannot read key file", true},
+		"not a key":      {func(o *Options) { o.Signer.Key = e.pub }, "key", true},
+		"keyless no token": {func(o *Options) {
+			o.Signer.Key, o.Signer.KeyPassword, o.Signer.IDToken = "", "", signer.GitHubActionsToken("", "")
+		}, "id-token: write", true},
+		"password no key":   {func(o *Options) { o.Signer.Key = "" }, "key-password is set but key is not", true},
+		"bad format":        {func(o *Options) { o.Signer.Format = "v3" }, "use legacy or bundle", true},
+		"bad attest":        {func(o *Options) { o.Attest = []string{"slsa"} }, "use vuln, sbom", true},
+		"vuln without scan": {func(o *Options) { o.Attest = []string{"vuln"} }, "set vuln-file", true},
+		"vuln file not trivy": {func(o *Options) {
+			o.Attest, o.VulnFile = []string{"vuln"}, writeFile(t, "x.json", cycloneDX)
+		}, "is not a Trivy JSON report", true},
+		"sbom file not cyclonedx": {func(o *Options) {
+			o.Attest, o.SBOMFile = []string{"sbom"}, writeFile(t, "y.json", trivyJSON)
+		}, "is not a CycloneDX JSON SBOM", true},
+		"sbom file missing": {func(o *Options) {
+			o.Attest, o.SBOMFile = []string{"sbom"}, filepath.Join(e.dir, "none.json")
+		}, "cannot read the CycloneDX SBOM", true},
+		"tag missing": {func(o *Options) { o.Images = []string{e.host + "/app:v9"} }, "image not found", true},
+		"digest missing": {func(o *Options) {
+			o.Images = []string{e.index.Context().Digest("sha256:" + strings.Repeat("ab", 32)).String()}
+		}, "image not found", true},
+		"fulcio unreachable": {func(o *Options) {
+			env := fakesigstore.Start(t).Env()
+			o.Signer = signer.Options{FulcioURL: "http://127.0.0.1:1", ServiceAttempts: 2, ServiceRetryWait: 1e6,
+				IDToken: signer.GitHubActionsToken(env["ACTIONS_ID_TOKEN_REQUEST_URL"], env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"])}
+		}, "Fulcio at http://127.0.0.1:1 unreachable after 2 attempts", false},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := e.signOptions()
+			c.mutate(&o)
+			res, err := Run(ctx, o)
+			if err == nil || res != nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v (result %v), want an error containing %q", err, res, c.want)
+			}
+			if isInvalid(err) != c.invalid {
+				t.Fatalf("%v: invalid input %v, want %v", err, isInvalid(err), c.invalid)
+			}
+			if strings.Contains(err.Error(), e.password) {
+				t.Fatal("the key password is in the error")
+			}
+		})
+	}
+}
+
+func TestSignRekorUnreachableSignsNothingAndSaysSo(t *testing.T) {
+	e := newEnv(t)
+	o := e.signOptions()
+	o.Signer.TlogUpload, o.Signer.RekorURL = true, "http://127.0.0.1:1"
+	o.Signer.ServiceAttempts, o.Signer.ServiceRetryWait = 2, 1e6
+	res, err := Run(context.Background(), o)
+	if err == nil || res != nil || isInvalid(err) {
+		t.Fatalf("got %v, %v", err, res)
+	}
+	for _, want := range []string{"Rekor at http://127.0.0.1:1 unreachable", "signed: none", "not signed: " + e.children[0]} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestAttestationsFromFiles(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	o := e.signOptions()
+	o.Attest = []string{AttestVuln, AttestSBOM}
+	o.VulnFile = writeFile(t, "trivy.json", trivyJSON)
+	o.SBOMFile = writeFile(t, "sbom.cdx.json", cycloneDX)
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(res.Attestations) != 2 || res.Attestations[0].Subject != e.index.String() {
+		t.Fatalf("attestations %+v", res.Attestations)
+	}
+	if len(res.Commands) != 3 || !strings.Contains(res.Commands[1], "verify-attestation --type=vuln") {
+		t.Fatalf("commands %q", res.Commands)
+	}
+	var md report.Markdown
+	res.Summary(&md)
+	if !strings.Contains(md.String(), "**Attestations** (vuln, cyclonedx)") {
+		t.Fatalf("summary:\n%s", md.String())
+	}
+	vo := e.verifyOptions()
+	vo.Verify.RequireAttestations = []string{"vuln", "sbom"}
+	if _, err := Verify(ctx, vo); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}
+
+func TestReportsOfTheChainWinOverFiles(t *testing.T) {
+	e := newEnv(t)
+	o := e.signOptions()
+	o.Attest = []string{AttestVuln}
+	o.VulnFile = filepath.Join(e.dir, "never-read.json")
+	// Scanned in another repository, same digest (push wrote two targets).
+	o.Reports = []Report{{Image: "other.example/app@" + e.index.DigestStr(), TrivyJSON: writeFile(t, "trivy.json", trivyJSON)}}
+	d, _ := name.NewDigest(e.index.String(), name.Insecure)
+	atts, err := attestations(o, []name.Digest{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pred vulnPredicate
+	if err := json.Unmarshal(atts[0][0].Predicate, &pred); err != nil {
+		t.Fatal(err)
+	}
+	if pred.Scanner.URI != "pkg:github/aquasecurity/trivy@0.74.0" || pred.Scanner.Version != "0.74.0" {
+		t.Fatalf("scanner %+v", pred.Scanner)
+	}
+	if pred.Invocation.URI != testRun.RunURL || pred.Invocation.EventID != "42" || pred.Invocation.BuilderID != "registry-action/test" {
+		t.Fatalf("invocation %+v", pred.Invocation)
+	}
+	if got := pred.Metadata.ScanFinishedOn.Format("2006-01-02T15:04:05"); got != "2026-01-02T03:04:05" {
+		t.Fatalf("metadata %+v", pred.Metadata)
+	}
+	var result map[string]any
+	if err := json.Unmarshal(pred.Scanner.Result, &result); err != nil || result["ArtifactType"] != "container_image" {
+		t.Fatalf("the Trivy report is not the scanner result: %v %v", result, err)
+	}
+}
+
+func TestAnnotationsAndHints(t *testing.T) {
+	got, err := ParseAnnotations([]string{"env=prod", " team = web ", "empty="})
+	if err != nil || got["env"] != "prod" || got["team"] != "web" || got["empty"] != "" {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range []string{"novalue", "=x"} {
+		if _, err := ParseAnnotations([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	ann := RunInfo{Repository: "acme/app"}.Annotations(nil)
+	if len(ann) != 1 || ann["repository"] != "acme/app" {
+		t.Fatalf("absent run values must be skipped: %v", ann)
+	}
+	for key, want := range map[string]string{
+		"keys/cosign.key": "keys/cosign.pub", "env://COSIGN_KEY": "cosign.pub", "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----": "cosign.pub",
+		"awskms:///alias/x": "", "": "", "signing.pem": "cosign.pub",
+	} {
+		if got := publicKeyHint(key); got != want {
+			t.Errorf("publicKeyHint(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func outputs(outs []report.Output) map[string]string {
+	m := map[string]string{}
+	for _, o := range outs {
+		m[o.Name] = o.Value
+	}
+	return m
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// emptyTrustedRoot trusts no CA: any certificate identity check fails.
+func emptyTrustedRoot(t *testing.T) string {
+	t.Helper()
+	return `{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`
+}
