@@ -143,7 +143,9 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 		if !ok {
 			return results, inputs.Invalidf("stage %q is not available in this build", st)
 		}
-		end := r.Log.Group(fmt.Sprintf("%s", st))
+		// Stages open their own log groups; GitHub does not nest groups,
+		// so the stage boundary is a plain line.
+		r.Log.Infof("== %s", st)
 		stageCtx, cancel := ctx, context.CancelFunc(func() {})
 		if timeout > 0 {
 			stageCtx, cancel = context.WithTimeout(ctx, timeout)
@@ -154,7 +156,6 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 			err = fmt.Errorf("%s: timed out after %s: raise the timeout input", st, inputs.FormatDuration(timeout))
 		}
 		cancel()
-		end()
 		sr := StageResult{Stage: st, Result: res}
 		if res != nil && emit != nil {
 			emit(st, res)

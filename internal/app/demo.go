@@ -1,18 +1,167 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/registry-actions/registry/internal/localregistry"
+	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/vulndb"
 )
 
+// The demo runs the whole job — every stage — on an embedded default: a
+// real OCI registry in this process on loopback, a small two-platform sample
+// image, an offline vulnerability database and an ephemeral signing key. It
+// goes through the Action's own front door (INPUT_* variables, GITHUB_OUTPUT,
+// GITHUB_STEP_SUMMARY), so what it leaves behind is exactly what a workflow
+// run would show.
+
 func demoCommand(pio IO, exit *int) *cobra.Command {
-	return &cobra.Command{
+	var out string
+	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the whole job against an in-process registry and a sample image",
+		Short: "Run the whole job against an in-process registry and a sample image (offline)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return fmt.Errorf("demo: not implemented yet")
+			*exit = runDemo(cmd.Context(), pio, out)
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&out, "out", "demo-output", "directory for the job summary, outputs, log and reports")
+	return cmd
+}
+
+// demoStep is one invocation of the Action within the demo.
+type demoStep struct {
+	title  string
+	inputs map[string]string
+}
+
+func runDemo(ctx context.Context, pio IO, out string) int {
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(pio.Dir, out)
+	}
+	if err := os.RemoveAll(out); err != nil {
+		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
+		return ExitFailed
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
+		return ExitFailed
+	}
+	reg, err := localregistry.Start(ctx, localregistry.Options{Deletes: true})
+	if err != nil {
+		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
+		return ExitFailed
+	}
+	defer reg.Close()
+
+	fixtures, err := prepareDemo(ctx, out, reg.Host)
+	if err != nil {
+		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
+		return ExitFailed
+	}
+	logFile, err := os.Create(filepath.Join(out, "log.txt"))
+	if err != nil {
+		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
+		return ExitFailed
+	}
+	defer logFile.Close()
+
+	files := map[string]string{
+		"GITHUB_OUTPUT":       filepath.Join(out, "outputs.txt"),
+		"GITHUB_STEP_SUMMARY": filepath.Join(out, "step-summary.md"),
+		"GITHUB_ENV":          filepath.Join(out, "env.txt"),
+	}
+	for _, f := range files {
+		os.WriteFile(f, nil, 0o644)
+	}
+	fmt.Fprintf(pio.Stderr, "demo: registry at %s, sample image %s\n", reg.Host, fixtures.description)
+	code := ExitOK
+	for _, step := range fixtures.steps {
+		fmt.Fprintf(pio.Stderr, "demo: %s\n", step.title)
+		env := map[string]string{
+			"GITHUB_ACTIONS":    "true",
+			"GITHUB_REPOSITORY": "demo/sample",
+			"GITHUB_SHA":        "0000000000000000000000000000000000000000",
+			"GITHUB_REF":        "refs/heads/main",
+			"GITHUB_WORKFLOW":   "demo",
+			"GITHUB_SERVER_URL": "https://github.com",
+			"GITHUB_RUN_ID":     "1",
+			"GITHUB_ACTOR":      "demo",
+			"GITHUB_WORKSPACE":  out,
+			"HOME":              pio.Getenv("HOME"),
+		}
+		for k, v := range files {
+			env[k] = v
+		}
+		for k, v := range step.inputs {
+			env["INPUT_"+strings.ToUpper(k)] = v
+		}
+		stdout := io.MultiWriter(logFile, pio.Stderr)
+		code = Main(ctx, IO{Getenv: func(k string) string { return env[k] }, Stdout: stdout, Stderr: stdout, Dir: out, Environ: os.Environ})
+		if code != ExitOK {
+			fmt.Fprintf(pio.Stderr, "demo: %s failed with exit code %d\n", step.title, code)
+			break
+		}
+	}
+	fmt.Fprintf(pio.Stdout, "\nJob summary:   %s\nStep outputs:  %s\nLog:           %s\nReports:       %s\n",
+		files["GITHUB_STEP_SUMMARY"], files["GITHUB_OUTPUT"], filepath.Join(out, "log.txt"), filepath.Join(out, "reports"))
+	if entries, err := os.ReadDir(filepath.Join(out, "reports")); err == nil {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(pio.Stdout, "  %s\n", n)
+		}
+	}
+	return code
+}
+
+// demoFixtures are what the demo's steps work on.
+type demoFixtures struct {
+	description string
+	steps       []demoStep
+}
+
+// prepareDemo writes the sample image and everything the stages need, and
+// returns the steps to run.
+func prepareDemo(ctx context.Context, out, host string) (*demoFixtures, error) {
+	layout := filepath.Join(out, "sample-image")
+	if err := writeDemoImage(layout); err != nil {
+		return nil, fmt.Errorf("sample image: %w", err)
+	}
+	f := &demoFixtures{description: "demo-output/sample-image (two platforms)"}
+	repos := host + "/demo/app\n" + host + "/mirror/app"
+	f.steps = append(f.steps, demoStep{
+		title: "push to two repositories",
+		inputs: map[string]string{
+			"stage":      "push",
+			"source":     "sample-image",
+			"images":     repos,
+			"tags":       "v1.0.0,latest",
+			"output-dir": "reports",
+		},
+	})
+	return f, nil
+}
+
+// writeDemoImage writes the sample image — linux/amd64 on Alpine and
+// linux/arm64 on Debian, sharing a base layer, with known vulnerable
+// packages and a buildx-style attestation — as an OCI layout.
+func writeDemoImage(dir string) error {
+	idx, err := vulndb.Index()
+	if err != nil {
+		return err
+	}
+	return synth.WriteLayout(dir, idx)
 }
