@@ -206,10 +206,10 @@ func All() []Input {
 			Description: "Shorthand: tag patterns that are never expired.",
 			Example:     "latest,v*"},
 		{Name: "mode", Kind: String, Default: "preview", Stages: []Stage{Clean},
-			Description: "preview (plan only, nothing deleted), apply (ECR: put the lifecycle policy) or enforce (delete now).",
+			Description: "preview (plan only, nothing deleted; on ECR also compared with AWS's own preview), apply (ECR: put the lifecycle policy, showing the change) or enforce (delete now, in a safe order).",
 			Example:     "enforce"},
 		{Name: "max-deletions", Kind: Int, Default: "100", Stages: []Stage{Clean},
-			Description: "Fail, deleting nothing, when a plan would delete more images than this.",
+			Description: "enforce: fail, deleting nothing, when the plan would delete more manifests than this across all repositories.",
 			Example:     "500"},
 		{Name: "delete-orphans", Kind: Bool, Default: "false", Stages: []Stage{Clean},
 			Description: "Also delete signatures and attestations whose subject is gone.",
@@ -250,11 +250,11 @@ func AllOutputs() []Output {
 		{Name: "verified", Stages: []Stage{Verify}, Description: "true when every image and platform verified."},
 
 		// clean
-		{Name: "deleted", Stages: []Stage{Clean}, Description: "Digests deleted, one per line."},
-		{Name: "deleted-count", Stages: []Stage{Clean}, Description: "Number of manifests deleted (or planned, in preview)."},
-		{Name: "kept-count", Stages: []Stage{Clean}, Description: "Number of images kept."},
-		{Name: "failed", Stages: []Stage{Clean}, Description: "Digests whose deletion failed, one per line."},
-		{Name: "plan", Stages: []Stage{Clean}, Description: "Path of the JSON plan."},
-		{Name: "policy", Stages: []Stage{Clean}, Description: "The effective lifecycle policy JSON."},
+		{Name: "deleted", Stages: []Stage{Clean}, Description: "Manifests deleted, as repository@digest, one per line."},
+		{Name: "deleted-count", Stages: []Stage{Clean}, Description: "Number of manifests deleted (in preview: that the plan would delete)."},
+		{Name: "kept-count", Stages: []Stage{Clean}, Description: "Number of manifests kept."},
+		{Name: "failed", Stages: []Stage{Clean}, Description: "Planned deletions that did not happen (refused, or kept because their index or subject stayed), as repository@digest, one per line."},
+		{Name: "plan", Stages: []Stage{Clean}, Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and what became of it."},
+		{Name: "policy", Stages: []Stage{Clean}, Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR."},
 	}
 }
