@@ -2,6 +2,7 @@ package scanner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -93,6 +94,15 @@ func TestGateMatrix(t *testing.T) {
 	// ...and keeps the rest for the gate.
 	if n := len(narrow.Images[0].HiddenBySeverity); n != 7 {
 		t.Errorf("hidden findings = %d, want 7 (3 MEDIUM, 3 LOW, 1 UNKNOWN)", n)
+	}
+	data, err := json.Marshal(narrow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"hidden_by_severity":[`, `"severities":["CRITICAL","HIGH"]`, `"counts":{"critical":2,"high":4,"medium":0,"low":0,"unknown":0}`, `"platforms":["linux/amd64","linux/arm64/v8"]`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("result JSON lacks %s", want)
+		}
 	}
 
 	if _, _, err := Gate(all, []string{"SEVERE"}); !errors.Is(err, ErrInvalidOptions) ||
