@@ -22,10 +22,14 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 	if err != nil {
 		v.Fail(err)
 	}
-	key := v.String("key")
-	if strings.HasPrefix(key, "env://") {
+	rawKey := v.String("key")
+	key := rawKey
+	if sign.IsKeyFile(rawKey) {
+		key = r.Path(rawKey)
+	}
+	if strings.HasPrefix(rawKey, "env://") {
 		// The variable holds the private key: hide it like the input.
-		r.Mask(r.IO.Getenv(strings.TrimPrefix(key, "env://")))
+		r.Mask(r.IO.Getenv(strings.TrimPrefix(rawKey, "env://")))
 	}
 	requestToken := r.IO.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
 	r.Mask(requestToken)
@@ -40,6 +44,7 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 			Format:      signer.Format(strings.ToLower(v.String("signature-format"))),
 			Recursive:   v.Bool("recursive"),
 		},
+		PublicKey:   sign.PublicKeyHint(rawKey),
 		Annotations: annotations,
 		Run:         runInfo(r),
 		Attest:      lower(v.List("attest")),

@@ -15,13 +15,17 @@ func runVerify(ctx context.Context, r *Run) (report.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	publicKey := v.String("public-key")
+	if sign.IsKeyFile(publicKey) {
+		publicKey = r.Path(publicKey)
+	}
 	opts := sign.VerifyOptions{
 		Images: images,
 		Verify: signer.VerifyOptions{
 			CertificateIdentity:       v.String("certificate-identity"),
 			CertificateIdentityRegexp: v.String("certificate-identity-regexp"),
 			CertificateOIDCIssuer:     v.String("certificate-oidc-issuer"),
-			PublicKey:                 v.String("public-key"),
+			PublicKey:                 publicKey,
 			RequireAttestations:       lower(v.List("require-attestations")),
 			Recursive:                 v.Bool("recursive"),
 			IgnoreTlog:                !v.Bool("tlog-upload"),

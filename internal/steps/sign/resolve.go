@@ -36,6 +36,12 @@ func resolveImages(ctx context.Context, reg *registry.Client, images []string, l
 	var digests []name.Digest
 	seen := map[string]bool{}
 	for _, s := range images {
+		// ghcr.io stores owner and repository lower-cased; workflows often
+		// build references from github.repository, which may not be.
+		if lowered, changed := registry.LowercaseGHCR(s); changed {
+			log.Infof("%s lower-cased to %s for ghcr.io", s, lowered)
+			s = lowered
+		}
 		ref, err := reg.Reference(s)
 		if err != nil {
 			return nil, nil, inputs.Invalid(fmt.Errorf("%s: images: %w", verb, err))

@@ -27,6 +27,9 @@ type Options struct {
 	// Signer configures the signing engine; RemoteOptions and Annotations
 	// are filled in by Run (Annotations from Annotations and RunInfo).
 	Signer signer.Options
+	// PublicKey is what the verify commands put after --key for a key held
+	// in a file or variable (default: PublicKeyHint(Signer.Key)).
+	PublicKey string
 	// Annotations are the user's key=value pairs; they win over the
 	// defaults taken from Run.
 	Annotations map[string]string
@@ -143,7 +146,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		opts.Log.Infof("signing with key %s", id.KeyFingerprint)
 	}
 
-	res := &Result{Resolved: resolved, PublicKey: publicKeyHint(so.Key)}
+	res := &Result{Resolved: resolved, PublicKey: opts.PublicKey}
+	if res.PublicKey == "" {
+		res.PublicKey = PublicKeyHint(so.Key)
+	}
 	sres, err := s.Sign(ctx, digests)
 	if sres != nil {
 		res.SignResult = *sres
@@ -292,12 +298,13 @@ func signerCause(err error) error {
 	return err
 }
 
-// publicKeyHint is what verify commands put after --key: the .pub beside a
-// .key file, as cosign generate-key-pair names them, else cosign.pub.
-func publicKeyHint(key string) string {
+// PublicKeyHint is what verify commands put after --key: the .pub beside a
+// .key file, as cosign generate-key-pair names them, else cosign.pub; empty
+// for keyless signing and KMS keys (named as they are).
+func PublicKeyHint(key string) string {
 	switch {
 	case key == "" || strings.HasPrefix(key, "awskms://"):
-		return "" // keyless, or a KMS key verifiers name as it is
+		return ""
 	case strings.Contains(key, "://") || strings.Contains(key, "-----BEGIN"):
 		return "cosign.pub"
 	}
@@ -319,4 +326,11 @@ func firstNonEmpty(s ...string) string {
 		return s[i]
 	}
 	return ""
+}
+
+// IsKeyFile reports whether a key or public-key input names a file (not PEM
+// content, env://VAR or a KMS URI), so the caller can resolve it against the
+// working directory.
+func IsKeyFile(key string) bool {
+	return key != "" && !strings.Contains(key, "://") && !strings.Contains(key, "-----BEGIN")
 }

@@ -438,8 +438,8 @@ func TestAnnotationsAndHints(t *testing.T) {
 		"keys/cosign.key": "keys/cosign.pub", "env://COSIGN_KEY": "cosign.pub", "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----": "cosign.pub",
 		"awskms:///alias/x": "", "": "", "signing.pem": "cosign.pub",
 	} {
-		if got := publicKeyHint(key); got != want {
-			t.Errorf("publicKeyHint(%q) = %q, want %q", key, got, want)
+		if got := PublicKeyHint(key); got != want {
+			t.Errorf("PublicKeyHint(%q) = %q, want %q", key, got, want)
 		}
 	}
 }
@@ -465,4 +465,21 @@ func writeFile(t *testing.T, name, content string) string {
 func emptyTrustedRoot(t *testing.T) string {
 	t.Helper()
 	return `{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`
+}
+
+func TestRefusedWritesNameThePermission(t *testing.T) {
+	// The signer flattens registry errors to text; the registry's own error
+	// code still tells a refusal.
+	err := &signer.PartialError{
+		Signed:    []string{"ghcr.io/acme/app@sha256:" + strings.Repeat("1", 64)},
+		NotSigned: []string{"ghcr.io/acme/app@sha256:" + strings.Repeat("2", 64)},
+		Err:       errors.New("sign ghcr.io/acme/app@sha256:222: PUT https://ghcr.io/v2/acme/app/manifests/sha256-222.sig: DENIED: permission_denied: write_package"),
+	}
+	msg := signerCause(err).Error()
+	if !strings.Contains(msg, "write signatures to ghcr.io/acme/app: denied (403)") || !strings.Contains(msg, "packages: write") || !strings.Contains(msg, "not signed: ") {
+		t.Fatalf("message %q", msg)
+	}
+	if got := signerCause(errors.New("sign x: connection reset")); got.Error() != "sign x: connection reset" {
+		t.Fatalf("an unrelated error changed: %v", got)
+	}
 }
