@@ -84,28 +84,10 @@ func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 	if len(r.Images) > limits.Runs {
 		return nil, fmt.Errorf("SARIF: %d images exceed code scanning's limit of %d runs per file: scan at most %d images per step", len(r.Images), limits.Runs, limits.Runs)
 	}
-	category := opts.Category
-	if category == nil {
-		category = DefaultSARIFCategory
-	}
+	categories := SARIFCategories(r, opts)
 	plans := make([]*runPlan, len(r.Images))
-	seen := map[string]int{}
 	for i, img := range r.Images {
-		cat := category(img)
-		if !strings.HasSuffix(cat, "/") {
-			cat += "/"
-		}
-		// Two runs with one category are rejected as a whole upload.
-		if seen[cat] > 0 && img.Repository != "" {
-			host, _, _ := strings.Cut(img.Repository, "/")
-			cat = strings.TrimSuffix(cat, "/") + "@" + host + "/"
-		}
-		for base := cat; seen[cat] > 0; {
-			cat = fmt.Sprintf("%s-%d/", strings.TrimSuffix(base, "/"), seen[base]+1)
-			seen[base]++
-		}
-		seen[cat]++
-		p := &runPlan{img: img, category: cat, kept: len(img.Findings)}
+		p := &runPlan{img: img, category: categories[i], kept: len(img.Findings)}
 		p.kept = min(p.kept, limits.ResultsPerRun)
 		p.kept = min(p.kept, rulesCut(img.Findings[:p.kept], limits.RulesPerRun))
 		plans[i] = p
@@ -147,6 +129,37 @@ func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 		return warnings, fmt.Errorf("write SARIF: %w", err)
 	}
 	return warnings, nil
+}
+
+// SARIFCategories returns the runAutomationDetails.id WriteSARIF gives each
+// image, in image order, for the sarif-category output and upload-sarif.
+// Categories always end in "/"; a collision (the same repository path in two
+// registries, or one repository scanned twice) gets the registry host, then a
+// counter, appended, since two runs with one category fail the whole upload.
+func SARIFCategories(r *Result, opts SARIFOptions) []string {
+	category := opts.Category
+	if category == nil {
+		category = DefaultSARIFCategory
+	}
+	out := make([]string, len(r.Images))
+	seen := map[string]int{}
+	for i, img := range r.Images {
+		cat := category(img)
+		if !strings.HasSuffix(cat, "/") {
+			cat += "/"
+		}
+		if seen[cat] > 0 && img.Repository != "" {
+			host, _, _ := strings.Cut(img.Repository, "/")
+			cat = strings.TrimSuffix(cat, "/") + "@" + host + "/"
+		}
+		for base := cat; seen[cat] > 0; {
+			cat = fmt.Sprintf("%s-%d/", strings.TrimSuffix(base, "/"), seen[base]+1)
+			seen[base]++
+		}
+		seen[cat]++
+		out[i] = cat
+	}
+	return out
 }
 
 type runPlan struct {

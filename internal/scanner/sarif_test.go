@@ -209,6 +209,9 @@ func TestSARIFCategoriesNeverCollide(t *testing.T) {
 	if !slices.Equal(cats, want) {
 		t.Errorf("categories = %q, want %q", cats, want)
 	}
+	if got := SARIFCategories(res, SARIFOptions{}); !slices.Equal(got, want) {
+		t.Errorf("SARIFCategories = %q, want what WriteSARIF wrote: %q", got, want)
+	}
 
 	custom := SARIFOptions{Category: func(img ImageResult) string { return "images" }}
 	buf.Reset()
