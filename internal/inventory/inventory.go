@@ -31,8 +31,8 @@ type Clock string
 const (
 	ClockECRPush    Clock = "ECR push time (imagePushedAt)"
 	ClockGitHub     Clock = "GitHub package version created_at"
-	ClockAnnotation Clock = "image creation time from the org.opencontainers.image.created annotation"
-	ClockConfig     Clock = "image creation time from the image config's created field"
+	ClockAnnotation Clock = "the image's org.opencontainers.image.created annotation"
+	ClockConfig     Clock = "the image config's created time"
 )
 
 // AnnotationCreated is the OCI annotation holding an image's creation time.

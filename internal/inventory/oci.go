@@ -24,6 +24,9 @@ var ErrRepositoryNotFound = errors.New("repository not found")
 // ErrDeleteNotAllowed: the registry refuses manifest deletion (405).
 var ErrDeleteNotAllowed = errors.New("the registry does not allow deletes")
 
+// NoteNoPushTime says where ages come from on plain registries.
+const NoteNoPushTime = "Plain OCI registries record no push time: ages are the images' own creation times, so an image rebuilt reproducibly with an old timestamp counts as old."
+
 // NoteUntaggedInvisible says what the distribution API cannot show.
 const NoteUntaggedInvisible = "The distribution API lists tags only: untagged manifests are found through the tagged ones (index children, subjects and referrers); an untagged manifest nothing tagged references is invisible here and never judged."
 
@@ -49,7 +52,7 @@ func (o *OCI) Repository() string { return o.Repo.Name() }
 // has the referrers API) referrers, and dates every top-level artifact from
 // its creation time.
 func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
-	inv := &Inventory{Repository: o.Repository(), Kind: lifecycle.RegistryOCI, Clocks: map[Clock]int{}, Notes: []string{NoteUntaggedInvisible}}
+	inv := &Inventory{Repository: o.Repository(), Kind: lifecycle.RegistryOCI, Clocks: map[Clock]int{}, Notes: []string{NoteNoPushTime, NoteUntaggedInvisible}}
 	fetcher, err := newManifestFetcher(o.Repo, o.Remote, o.Concurrency)
 	if err != nil {
 		return nil, err

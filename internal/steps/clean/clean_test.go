@@ -288,7 +288,7 @@ func TestShorthandCompilesToAPolicyTheSummaryPrints(t *testing.T) {
 	var md report.Markdown
 	res.Summary(&md)
 	s := md.String()
-	for _, want := range []string{"paste it into ECR", `"countNumber": 1000000`, "Keep the 1 most recent tagged images", "**Preview** — nothing was deleted", "image config's created field"} {
+	for _, want := range []string{"paste it into ECR", `"countNumber": 1000000`, "Keep the 1 most recent tagged images", "**Preview** — nothing was deleted", "Ages from the image config's created time (3)", "record no push time"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}

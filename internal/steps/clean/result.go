@@ -217,11 +217,11 @@ func (r *Result) headline() string {
 		return fmt.Sprintf("**Apply** · %s · put on %d of %d ECR repositories; ECR's lifecycle then expires images itself (within 24 hours).",
 			source, applied, len(r.Repositories))
 	case ModeEnforce:
-		return fmt.Sprintf("**Enforce** · %s · deleted **%d** of %d planned manifests in %s (%d expired images and what goes with them)%s; %d refused, %d not attempted; %d manifests kept.",
-			source, t.Deleted, t.Planned, plural(t.Repositories, "repository"), t.Expired, bytesNote(t), t.Failed, t.NotAttempted, t.Kept)
+		return fmt.Sprintf("**Enforce** · %s · deleted **%d** of %s in %s (%s and what goes with them)%s; %d refused, %d not attempted; %s kept.",
+			source, t.Deleted, plural(t.Planned, "planned manifest"), plural(t.Repositories, "repository"), plural(t.Expired, "expired image"), bytesNote(t), t.Failed, t.NotAttempted, plural(t.Kept, "manifest"))
 	}
-	return fmt.Sprintf("**Preview** — nothing was deleted · %s · the plan deletes **%d** manifests in %s (%d expired images and what goes with them)%s; %d manifests kept.",
-		source, t.Planned, plural(t.Repositories, "repository"), t.Expired, bytesNote(t), t.Kept)
+	return fmt.Sprintf("**Preview** — nothing was deleted · %s · the plan deletes **%d** of %s in %s (%s and what goes with them)%s; %s kept.",
+		source, t.Planned, plural(t.Manifests, "manifest"), plural(t.Repositories, "repository"), plural(t.Expired, "expired image"), bytesNote(t), plural(t.Kept, "manifest"))
 }
 
 func bytesNote(t Totals) string {
@@ -236,7 +236,7 @@ func bytesNote(t Totals) string {
 }
 
 func (repo *RepositoryResult) summary(md *report.Markdown, mode string) {
-	md.Heading(3, "%s", report.Code(repo.Repository))
+	md.Heading(3, "%s (%s)", repo.Repository, kindLabel(repo.Kind))
 	if c := repo.PolicyChange; c != nil {
 		switch {
 		case c.Unchanged:
@@ -258,8 +258,8 @@ func (repo *RepositoryResult) summary(md *report.Markdown, mode string) {
 		return
 	}
 	if clocks := clockText(repo.Clocks); clocks != "" {
-		md.Paragraph("%d manifests: %d images judged, %d platform manifests, attestations and signatures going with them, %d orphans. Ages from %s.",
-			p.Counts.Artifacts, p.Counts.Candidates, p.Counts.Descendants, p.Counts.Orphans, clocks)
+		md.Paragraph("%s: %s judged by the rules, %s (platform manifests, attestations, signatures) that live and die with them, %s. Ages from %s.",
+			plural(p.Counts.Artifacts, "manifest"), plural(p.Counts.Candidates, "image"), plural(p.Counts.Descendants, "manifest"), plural(p.Counts.Orphans, "orphan"), clocks)
 	}
 	if len(p.Expired) == 0 && !hasDeletedOrphans(p) {
 		md.Paragraph("Nothing expires.")
@@ -336,6 +336,16 @@ func (repo *RepositoryResult) summary(md *report.Markdown, mode string) {
 			md.Table([]string{"Digest", "Tags", "AWS", "Ours", "Why"}, rows)
 		}
 	}
+}
+
+func kindLabel(kind string) string {
+	switch kind {
+	case string(lifecycle.RegistryECR):
+		return "ECR"
+	case string(lifecycle.RegistryGHCR):
+		return "GHCR"
+	}
+	return "OCI registry"
 }
 
 func hasDeletedOrphans(p *lifecycle.Plan) bool { return countDeletedOrphans(p) > 0 }
