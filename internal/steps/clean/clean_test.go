@@ -363,3 +363,34 @@ func sorted(s []string) []string {
 }
 
 var _ inventory.Store = (*inventory.OCI)(nil)
+
+// The policy users copy from examples/ must stay valid on every registry
+// kind, and the scheduled GHCR example's shorthand must compile.
+func TestExamplesStayValid(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "policies", "ecr-lifecycle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := lifecycle.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []lifecycle.RegistryKind{lifecycle.RegistryECR, lifecycle.RegistryGHCR, lifecycle.RegistryOCI} {
+		caps, _ := lifecycle.CapabilitiesFor(kind)
+		if err := p.Validate(caps); err != nil {
+			t.Errorf("%s: %v", kind, err)
+		}
+	}
+	workflow, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "workflows", "clean-ghcr-scheduled.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"keep-tagged: 20", "tag-patterns: pr-*", "untagged-older-than: 7d", "protect-tags: latest,v*"} {
+		if !strings.Contains(string(workflow), want) {
+			t.Fatalf("the scheduled example no longer says %q: update this test", want)
+		}
+	}
+	if _, err := lifecycle.Compile(lifecycle.Shorthand{KeepTagged: 20, TagPatterns: []string{"pr-*"}, UntaggedOlderThan: 7 * 24 * time.Hour, ProtectTags: []string{"latest", "v*"}}); err != nil {
+		t.Fatal(err)
+	}
+}
