@@ -14,7 +14,7 @@ import (
 
 func runSign(ctx context.Context, r *Run) (report.Result, error) {
 	v := r.Values
-	images, err := r.targetImages(inputs.Sign)
+	images, err := chainImages(r, inputs.Sign)
 	if err != nil {
 		return nil, err
 	}
@@ -27,9 +27,14 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 	if sign.IsKeyFile(rawKey) {
 		key = r.Path(rawKey)
 	}
-	if strings.HasPrefix(rawKey, "env://") {
-		// The variable holds the private key: hide it like the input.
-		r.Mask(r.IO.Getenv(strings.TrimPrefix(rawKey, "env://")))
+	switch {
+	case strings.HasPrefix(rawKey, "env://"):
+		// The variable holds the private key.
+		maskKey(r, r.IO.Getenv(strings.TrimPrefix(rawKey, "env://")))
+	case strings.Contains(rawKey, "-----BEGIN"):
+		// Key material given inline; a path or KMS URI is not secret and
+		// stays readable in messages and verify commands.
+		maskKey(r, rawKey)
 	}
 	requestToken := r.IO.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
 	r.Mask(requestToken)
@@ -95,4 +100,24 @@ func lower(list []string) []string {
 		out[i] = strings.ToLower(s)
 	}
 	return out
+}
+
+// maskKey hides PEM key material line by line (a runner masks what appears
+// within one log line), so no fragment of the key survives in the log.
+func maskKey(r *Run, pem string) {
+	for _, line := range strings.Split(pem, "\n") {
+		if line = strings.TrimSpace(line); len(line) >= 16 && !strings.HasPrefix(line, "-----") {
+			r.Mask(line)
+		}
+	}
+}
+
+// chainImages is what sign and verify act on: in a chain after push, the
+// digests push wrote (there the images input names push's target
+// repositories); otherwise the images input.
+func chainImages(r *Run, st inputs.Stage) ([]string, error) {
+	if len(r.State.Pushed) > 0 {
+		return r.State.Pushed, nil
+	}
+	return r.targetImages(st)
 }

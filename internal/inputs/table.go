@@ -132,7 +132,11 @@ func All() []Input {
 			Example:     "container/app"},
 
 		// sign
-		{Name: "key", Kind: String, Secret: true, Stages: []Stage{Sign},
+		// key is not Secret: a path, env://VAR or awskms:// reference must
+		// stay readable in messages and verify commands. The sign stage
+		// masks the value when it is key material (PEM content) and the
+		// variable env://VAR names.
+		{Name: "key", Kind: String, Stages: []Stage{Sign},
 			Description: "Signing key: PEM content, a file path, env://VAR or awskms://…; empty signs keyless with the workflow's OIDC identity.",
 			Example:     "${{ secrets.COSIGN_PRIVATE_KEY }}"},
 		{Name: "key-password", Kind: String, Secret: true, Stages: []Stage{Sign},

@@ -622,3 +622,41 @@ func TestPartialSigningSaysWhatWasAndWasNotSigned(t *testing.T) {
 	}
 	s.noSecrets(t, res)
 }
+
+func TestSignWithKeyContentOrVariableNeverShowsTheKey(t *testing.T) {
+	s := newSignSetup(t)
+	for i, c := range []struct {
+		name string
+		key  string
+		env  map[string]string
+	}{
+		{"content", s.privatePEM, nil},
+		{"variable", "env://COSIGN_PRIVATE_KEY", map[string]string{"COSIGN_PRIVATE_KEY": s.privatePEM}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := s.push(t, "key-"+c.name, uint64(70+i))
+			res := s.run(t, map[string]string{"stage": "sign", "images": f.index, "key": c.key, "key-password": keyPassword, "tlog-upload": "false"}, c.env)
+			mustSucceed(t, "sign", res)
+			if !strings.HasPrefix(res.Outputs["cosign-verify-commands"], "cosign verify --key=cosign.pub ") {
+				t.Fatalf("commands %q", res.Outputs["cosign-verify-commands"])
+			}
+			s.noSecrets(t, res)
+			masked := 0
+			for _, line := range strings.Split(res.Stdout, "\n") {
+				if strings.HasPrefix(line, "::add-mask::") {
+					masked++
+				}
+			}
+			if masked < 3 {
+				t.Errorf("the key was not masked for the runner (%d masks)", masked)
+			}
+			// A wrong password for inline key material: the message names
+			// the input, never the key.
+			res = s.run(t, map[string]string{"stage": "sign", "images": f.index, "key": c.key, "key-password": "nope-wrong-pass"}, c.env)
+			if msg := oneLineError(t, res); res.Code != 2 || !strings.Contains(msg, "check key-password") {
+				t.Fatalf("exit %d, %q", res.Code, msg)
+			}
+			s.noSecrets(t, res, "nope-wrong-pass")
+		})
+	}
+}
