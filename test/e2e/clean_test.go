@@ -495,10 +495,19 @@ func TestCleanGHCRThroughThePackagesAPI(t *testing.T) {
 	inputs := map[string]string{"stage": "clean", "images": "ghcr.io/Acme/app", "github-token": ghcrToken,
 		"keep-tagged": "10", "tag-patterns": "pr-*", "untagged-older-than": "1d", "mode": "enforce"}
 
+	// Preview first: the plan, and not one deletion.
+	inputs["mode"] = "preview"
+	res := harness.Run(t, harness.Step{Dir: ws, Env: g.env, Inputs: inputs})
+	if res.Code != 0 || res.Outputs["deleted-count"] != "80" || g.gh.Count(fakegithub.DeleteOrgVersion) != 0 || len(g.gh.Versions("acme", "app")) != versions {
+		t.Fatalf("preview: exit %d, outputs %v, %d delete calls\n%s", res.Code, res.Outputs, g.gh.Count(fakegithub.DeleteOrgVersion), res.Log())
+	}
+
+	inputs["mode"] = "enforce"
+	listsBefore := g.gh.Count(fakegithub.ListOrgVersions)
 	g.reg.Counter.Reset()
 	// A secondary rate limit on the first deletion is waited out.
 	g.gh.FailNext(fakegithub.DeleteOrgVersion, 1, fakegithub.TooManyRequests(1))
-	res := harness.Run(t, harness.Step{Dir: ws, Env: g.env, Inputs: inputs})
+	res = harness.Run(t, harness.Step{Dir: ws, Env: g.env, Inputs: inputs})
 	if res.Code != 0 {
 		t.Fatalf("exit %d\n%s", res.Code, res.Log())
 	}
@@ -518,7 +527,7 @@ func TestCleanGHCRThroughThePackagesAPI(t *testing.T) {
 		t.Errorf("%d versions left, want %d", left, versions-80)
 	}
 	// Economy: ⌈versions/100⌉ list calls; each manifest read once.
-	if n := g.gh.Count(fakegithub.ListOrgVersions); n != (versions+99)/100 {
+	if n := g.gh.Count(fakegithub.ListOrgVersions) - listsBefore; n != (versions+99)/100 {
 		t.Errorf("list calls = %d for %d versions, want %d", n, versions, (versions+99)/100)
 	}
 	if n := g.reg.Counter.Requests("GET manifests"); n != versions {

@@ -318,7 +318,10 @@ func (repo *RepositoryResult) summary(md *report.Markdown, mode string) {
 			rows = append(rows, []string{report.Code(n.Digest), "not attempted", report.Escape(n.Reason)})
 		}
 		if len(rows) > 0 {
-			md.Table([]string{"Digest", "Outcome", "Why"}, rows)
+			md.Table([]string{"Digest", "Outcome", "Why"}, rows[:min(len(rows), maxSummaryRows)])
+			if len(rows) > maxSummaryRows {
+				md.Paragraph("… and %d more in the plan file.", len(rows)-maxSummaryRows)
+			}
 		}
 	}
 	if c := repo.AWS; c != nil {
@@ -330,10 +333,16 @@ func (repo *RepositoryResult) summary(md *report.Markdown, mode string) {
 		default:
 			md.Paragraph("AWS's own preview of this policy agrees on %d images and differs on %d:", c.Agree, len(c.Differences))
 			var rows [][]string
-			for _, d := range c.Differences {
+			for i, d := range c.Differences {
+				if i == maxSummaryRows {
+					break
+				}
 				rows = append(rows, []string{report.Code(inventory.Short(d.Digest)), tagCell(d.Tags), report.Escape(d.AWS), report.Escape(d.Ours), report.Escape(d.Why)})
 			}
 			md.Table([]string{"Digest", "Tags", "AWS", "Ours", "Why"}, rows)
+			if n := len(c.Differences); n > maxSummaryRows {
+				md.Paragraph("… and %d more in the plan file.", n-maxSummaryRows)
+			}
 		}
 	}
 }
