@@ -280,7 +280,8 @@ func TestSignKeylessWithTheRunnersIdentity(t *testing.T) {
 				t.Fatalf("verify command %q", cmd)
 			}
 			for _, want := range []string{"keyless as `" + fs.Identity() + "`", "(issuer `" + fakesigstore.GitHubIssuer + "`)",
-				"recorded in the transparency log", fs.RekorURL + "/api/v1/log/entries?logIndex="} {
+				"recorded in the transparency log", fs.RekorURL + "/api/v1/log/entries?logIndex=",
+				"private Sigstore (`Fulcio " + fs.FulcioURL + "`, `Rekor " + fs.RekorURL + "`)"} {
 				if !strings.Contains(res.Summary, want) {
 					t.Errorf("summary lacks %q:\n%s", want, res.Summary)
 				}

@@ -22,6 +22,9 @@ type Result struct {
 	PublicKey string `json:"publicKey,omitempty"`
 	// Commands are copy-paste cosign commands checking what was written.
 	Commands []string `json:"verifyCommands"`
+	// PrivateSigstore names the Fulcio and Rekor used when they are not
+	// the public-good instances: verifiers need that instance's trusted root.
+	PrivateSigstore []string `json:"privateSigstore,omitempty"`
 }
 
 // Outputs are the sign outputs of the inputs table.
@@ -93,6 +96,14 @@ func (r *Result) Summary(md *report.Markdown) {
 		md.CodeBlock("sh", strings.Join(r.Commands, "\n"))
 		if !r.Identity.Keyless() && r.Identity.KeyRef == "" {
 			md.Paragraph("%s is the public half of the signing key.", report.Code(r.PublicKey))
+		}
+		if len(r.PrivateSigstore) > 0 {
+			var urls []string
+			for _, u := range r.PrivateSigstore {
+				urls = append(urls, report.Code(u))
+			}
+			md.Paragraph("Signed through a private Sigstore (%s): give cosign that instance's trust root as well (%s).",
+				strings.Join(urls, ", "), report.Code("--trusted-root=trusted_root.json"))
 		}
 	}
 }

@@ -146,7 +146,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		opts.Log.Infof("signing with key %s", id.KeyFingerprint)
 	}
 
-	res := &Result{Resolved: resolved, PublicKey: opts.PublicKey}
+	res := &Result{Resolved: resolved, PublicKey: opts.PublicKey, PrivateSigstore: privateSigstore(so)}
 	if res.PublicKey == "" {
 		res.PublicKey = PublicKeyHint(so.Key)
 	}
@@ -333,4 +333,17 @@ func firstNonEmpty(s ...string) string {
 // working directory.
 func IsKeyFile(key string) bool {
 	return key != "" && !strings.Contains(key, "://") && !strings.Contains(key, "-----BEGIN")
+}
+
+// privateSigstore lists the Fulcio and Rekor this run used that are not the
+// public-good ones.
+func privateSigstore(so signer.Options) []string {
+	var out []string
+	if so.Key == "" && so.FulcioURL != "" && strings.TrimSuffix(so.FulcioURL, "/") != signer.DefaultFulcioURL {
+		out = append(out, "Fulcio "+so.FulcioURL)
+	}
+	if so.TlogUpload && so.RekorURL != "" && strings.TrimSuffix(so.RekorURL, "/") != signer.DefaultRekorURL {
+		out = append(out, "Rekor "+so.RekorURL)
+	}
+	return out
 }

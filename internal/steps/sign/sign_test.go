@@ -192,7 +192,7 @@ func TestSignTagResolvesAndSignsEveryPlatformThenVerifies(t *testing.T) {
 			}
 			md = report.Markdown{}
 			vres.Summary(&md)
-			for _, s := range []string{"## Verify", "✅ **Verified**: 3 manifests of 1 image", "linux/arm64", "key sha256:", "Signed annotations", "env=prod"} {
+			for _, s := range []string{"## Verify", "✅ **Verified**: 3 manifests of 1 image", "| index | ✅ verified |", "linux/arm64", "key sha256:", "Signed annotations", "env=prod"} {
 				if !strings.Contains(md.String(), s) {
 					t.Errorf("verify summary lacks %q:\n%s", s, md.String())
 				}

@@ -3,6 +3,7 @@ package sign
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -115,7 +116,7 @@ func (r *VerifyResult) Summary(md *report.Markdown) {
 		if !iv.Verified {
 			v = "❌ " + report.Escape(iv.Reason)
 		}
-		verdicts = append(verdicts, []string{report.Code(iv.Digest), report.Escape(platformOf(iv)), v})
+		verdicts = append(verdicts, []string{report.Code(iv.Digest), report.Escape(r.platformOf(iv)), v})
 	}
 	md.Table([]string{"Manifest", "Platform", "Verdict"}, verdicts)
 
@@ -163,10 +164,10 @@ func (r *VerifyResult) Text(w io.Writer) {
 			if !sc.Verified {
 				check = sc.Reason
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", iv.Digest, platformOf(iv), kindLabel(sc), signedBy(sc, false), signedAtText(sc), tlogText(sc.Tlog), check)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", iv.Digest, r.platformOf(iv), kindLabel(sc), signedBy(sc, false), signedAtText(sc), tlogText(sc.Tlog), check)
 		}
 		if len(iv.Signatures) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t%s\n", iv.Digest, platformOf(iv), iv.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t%s\n", iv.Digest, r.platformOf(iv), iv.Reason)
 		}
 	}
 	tw.Flush()
@@ -189,9 +190,9 @@ func (r *VerifyResult) log(log report.Logger) {
 					who = append(who, signedBy(sc, false))
 				}
 			}
-			log.Infof("verified %s (%s): signed by %s", iv.Digest, platformOf(iv), strings.Join(unique(who), ", "))
+			log.Infof("verified %s (%s): signed by %s", iv.Digest, r.platformOf(iv), strings.Join(unique(who), ", "))
 		} else {
-			log.Warnf("not verified %s (%s): %s", iv.Digest, platformOf(iv), iv.Reason)
+			log.Warnf("not verified %s (%s): %s", iv.Digest, r.platformOf(iv), iv.Reason)
 		}
 	}
 	if end != nil {
@@ -199,10 +200,12 @@ func (r *VerifyResult) log(log report.Logger) {
 	}
 }
 
-func platformOf(iv signer.ImageVerification) string {
+func (r *VerifyResult) platformOf(iv signer.ImageVerification) string {
 	switch {
 	case iv.Platform != "":
 		return iv.Platform
+	case slices.ContainsFunc(r.Images, func(c signer.ImageVerification) bool { return c.Parent == iv.Digest }):
+		return "index"
 	case iv.Parent == "":
 		return "image"
 	}
