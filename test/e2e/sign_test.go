@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -658,6 +659,72 @@ func TestSignWithKeyContentOrVariableNeverShowsTheKey(t *testing.T) {
 				t.Fatalf("exit %d, %q", res.Code, msg)
 			}
 			s.noSecrets(t, res, "nope-wrong-pass")
+		})
+	}
+}
+
+// TestCosignCLIAndThisToolAgree runs the cosign CLI (opt-in: COSIGN_CLI
+// names a cosign v2.6.5 binary) as an independent verifier of what the
+// binary signed, through the very commands the cosign-verify-commands output
+// prints, and the binary as the verifier of what the CLI signed.
+func TestCosignCLIAndThisToolAgree(t *testing.T) {
+	cosignBin := os.Getenv("COSIGN_CLI")
+	if cosignBin == "" {
+		t.Skip("set COSIGN_CLI to a cosign v2.6.5 binary to compare with the cosign CLI")
+	}
+	s := newSignSetup(t)
+	fs := fakesigstore.Start(t)
+	home := t.TempDir()
+	rootJSON, _ := fs.TrustedRootJSON()
+	os.WriteFile(filepath.Join(home, "trusted_root.json"), rootJSON, 0o644)
+	auth := base64.StdEncoding.EncodeToString([]byte(signUser + ":" + signPassword))
+	os.MkdirAll(filepath.Join(home, "docker"), 0o700)
+	os.WriteFile(filepath.Join(home, "docker", "config.json"), []byte(`{"auths":{"`+s.reg.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
+	cosign := func(t *testing.T, args string) (string, error) {
+		cmd := exec.Command("sh", "-c", strings.Replace(args, "cosign ", cosignBin+" ", 1))
+		cmd.Dir = s.ws
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"),
+			"DOCKER_CONFIG=" + filepath.Join(home, "docker"), "SSL_CERT_FILE=" + s.reg.CAFile, "COSIGN_PASSWORD=" + keyPassword}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// With a key, a trusted root keeps the CLI from fetching the public one.
+	offline := " --trusted-root=" + filepath.Join(home, "trusted_root.json")
+	for i, format := range []string{"legacy", "bundle"} {
+		t.Run("ours-to-cli/"+format, func(t *testing.T) {
+			f := s.push(t, "to-cli-"+format, uint64(80+i))
+			res := s.run(t, map[string]string{"stage": "sign", "images": f.tag, "key": "cosign.key", "key-password": keyPassword,
+				"tlog-upload": "false", "signature-format": format, "annotations": "env=prod"})
+			mustSucceed(t, "sign", res)
+			cmd := res.Outputs["cosign-verify-commands"]
+			if out, err := cosign(t, cmd+offline); err != nil {
+				t.Fatalf("%s\n%v\n%s", cmd, err, out)
+			}
+			for _, child := range f.children {
+				if out, err := cosign(t, strings.Replace(cmd, f.index, child, 1)+offline); err != nil {
+					t.Fatalf("platform %s: %v\n%s", child, err, out)
+				}
+			}
+			if format == "legacy" {
+				if out, err := cosign(t, cmd+offline+" -a env=staging"); err == nil {
+					t.Fatalf("the CLI accepted a wrong annotation:\n%s", out)
+				}
+			}
+		})
+		t.Run("cli-to-ours/"+format, func(t *testing.T) {
+			f := s.push(t, "from-cli-"+format, uint64(90+i))
+			flags := " --yes --key=cosign.key --tlog-upload=false --recursive -a env=prod"
+			if format == "bundle" {
+				flags += " --new-bundle-format" + offline
+			}
+			if out, err := cosign(t, "cosign sign"+flags+" "+f.index); err != nil {
+				t.Fatalf("cosign sign: %v\n%s", err, out)
+			}
+			res := s.run(t, map[string]string{"stage": "verify", "images": f.tag, "public-key": "cosign.pub", "tlog-upload": "false"})
+			mustSucceed(t, "verify of CLI signatures", res)
+			if !strings.Contains(res.Summary, "✅ **Verified**: 3 manifests") || (format == "legacy" && !strings.Contains(res.Summary, "env=prod")) {
+				t.Fatalf("summary:\n%s", res.Summary)
+			}
 		})
 	}
 }
