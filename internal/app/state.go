@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,13 +50,24 @@ func runnerFor(st inputs.Stage) (stageRunner, bool) {
 	return nil, false
 }
 
-// targetImages returns the images input, or, in a chain, what push produced.
+// targetImages returns what a stage acts on. After push in the same chain,
+// scan, sign and verify take the digests push wrote (there the images input
+// names push's target repositories) and clean takes those repositories;
+// otherwise the images input.
 func (r *Run) targetImages(st inputs.Stage) ([]string, error) {
+	if st != inputs.Clean && len(r.State.Pushed) > 0 {
+		return r.State.Pushed, nil
+	}
 	if imgs := r.Values.List("images"); len(imgs) > 0 {
 		return imgs, nil
 	}
 	if len(r.State.Pushed) > 0 {
-		return r.State.Pushed, nil
+		var repos []string
+		for _, p := range r.State.Pushed {
+			repo, _, _ := strings.Cut(p, "@")
+			repos = append(repos, repo)
+		}
+		return repos, nil
 	}
 	return nil, inputs.Invalidf("%s: input \"images\" is required: name the images to %s, or run push earlier in the same chain", st, st)
 }
