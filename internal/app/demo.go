@@ -8,9 +8,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
+	"github.com/registry-actions/registry/internal/cleanfixture"
 	"github.com/registry-actions/registry/internal/localregistry"
 	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/internal/vulndb"
@@ -141,6 +145,9 @@ func prepareDemo(ctx context.Context, out, host string) (*demoFixtures, error) {
 		return nil, fmt.Errorf("sample image: %w", err)
 	}
 	f := &demoFixtures{description: "demo-output/sample-image (two platforms)"}
+	if err := seedDemoHistory(ctx, host+"/demo/app"); err != nil {
+		return nil, fmt.Errorf("seed the demo repository: %w", err)
+	}
 	repos := host + "/demo/app\n" + host + "/mirror/app"
 	f.steps = append(f.steps, demoStep{
 		title: "push to two repositories",
@@ -152,6 +159,24 @@ func prepareDemo(ctx context.Context, out, host string) (*demoFixtures, error) {
 			"output-dir": "reports",
 		},
 	})
+	clean := map[string]string{
+		"stage":               "clean",
+		"images":              host + "/demo/app",
+		"keep-tagged":         "1",
+		"tag-patterns":        "pr-*",
+		"untagged-older-than": "7d",
+		"protect-tags":        "latest,v*",
+		"output-dir":          "reports",
+	}
+	preview := map[string]string{"mode": "preview"}
+	enforce := map[string]string{"mode": "enforce"}
+	for k, v := range clean {
+		preview[k], enforce[k] = v, v
+	}
+	f.steps = append(f.steps,
+		demoStep{title: "clean: preview the lifecycle policy", inputs: preview},
+		demoStep{title: "clean: enforce it", inputs: enforce},
+	)
 	return f, nil
 }
 
@@ -164,4 +189,27 @@ func writeDemoImage(dir string) error {
 		return err
 	}
 	return synth.WriteLayout(dir, idx)
+}
+
+// seedDemoHistory gives the demo repository a history for clean to work on:
+// two old pull-request images (multi-arch, with attestations and a
+// signature), a recent one and an old release.
+func seedDemoHistory(ctx context.Context, repository string) error {
+	repo, err := name.NewRepository(repository, name.Insecure)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	multi := []string{"linux/amd64", "linux/arm64"}
+	for _, img := range []cleanfixture.Image{
+		{Tags: []string{"pr-1"}, Created: now.AddDate(0, 0, -40), Platforms: multi, Attestations: true, Signature: true, Seed: 1},
+		{Tags: []string{"pr-2"}, Created: now.AddDate(0, 0, -35), Platforms: multi, Attestations: true, Signature: true, Seed: 2},
+		{Tags: []string{"pr-3"}, Created: now.AddDate(0, 0, -2), Seed: 3},
+		{Tags: []string{"v0.9.0"}, Created: now.AddDate(0, 0, -200), Annotate: true, Seed: 4},
+	} {
+		if _, err := cleanfixture.Push(ctx, repo, img, remote.WithContext(ctx)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
