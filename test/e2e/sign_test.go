@@ -728,3 +728,39 @@ func TestCosignCLIAndThisToolAgree(t *testing.T) {
 		})
 	}
 }
+
+func TestSignAndVerifyFromTheCommandLine(t *testing.T) {
+	s := newSignSetup(t)
+	f := s.push(t, "cli", 100)
+	creds := []string{"--registry-username", signUser, "--registry-password", signPassword}
+	res := harness.Run(t, harness.Step{Dir: s.ws, Env: s.env, Args: append([]string{
+		"sign", "--images", f.tag, "--key", "cosign.key", "--key-password", keyPassword, "--tlog-upload=false"}, creds...)})
+	mustSucceed(t, "registry sign", res)
+	for _, want := range []string{"signed 3 manifests of 1 image with key sha256:", "linux/amd64", "index", "verify with:\n  cosign verify --key=cosign.pub --insecure-ignore-tlog=true " + f.index} {
+		if !strings.Contains(res.Stdout, want) {
+			t.Errorf("sign output lacks %q:\n%s", want, res.Stdout)
+		}
+	}
+	if !strings.Contains(res.Stderr, "resolved to") {
+		t.Errorf("the log (stderr) does not say which digest was signed:\n%s", res.Stderr)
+	}
+	s.noSecrets(t, res)
+
+	verify := append([]string{"verify", "--images", f.tag, "--public-key", "cosign.pub", "--tlog-upload=false"}, creds...)
+	res = harness.Run(t, harness.Step{Dir: s.ws, Env: s.env, Args: verify})
+	mustSucceed(t, "registry verify", res)
+	if !strings.HasPrefix(res.Stdout, "verified 3 manifests of 1 image\n") {
+		t.Errorf("verify output:\n%s", res.Stdout)
+	}
+
+	other, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(s.ws, "other.pub"), other.PublicBytes, 0o644)
+	verify[4] = "other.pub"
+	res = harness.Run(t, harness.Step{Dir: s.ws, Env: s.env, Args: verify})
+	if res.Code != 3 || !strings.Contains(res.Stdout, "NOT verified: 3 of 3 manifests failed") || !strings.Contains(res.Stderr, "bad signature") {
+		t.Fatalf("verify with another key: exit %d\n%s", res.Code, res.Log())
+	}
+}

@@ -483,3 +483,25 @@ func TestRefusedWritesNameThePermission(t *testing.T) {
 		t.Fatalf("an unrelated error changed: %v", got)
 	}
 }
+
+func TestNewKeyPairSignsAndVerifies(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	kp, err := NewKeyPair("demo-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := e.signOptions()
+	o.Signer.Key, o.Signer.KeyPassword = string(kp.PrivatePEM), "demo-password"
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatalf("sign with the new key: %v", err)
+	}
+	vo := e.verifyOptions()
+	vo.Verify.PublicKey = string(kp.PublicPEM)
+	if _, err := Verify(ctx, vo); err != nil {
+		t.Fatalf("verify with the new key: %v", err)
+	}
+	if res, _ := Verify(ctx, e.verifyOptions()); res.Verified {
+		t.Fatal("another key verified the new key's signatures")
+	}
+}
