@@ -25,7 +25,7 @@ if [ -z "$cosign" ]; then
     cd "$tmp"
     export GOEXPERIMENT= GOFLAGS=-mod=mod
     go mod init cosignbench >/dev/null 2>&1
-    go get github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 >/dev/null
+    go get github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 >get.log 2>&1 || { cat get.log >&2; exit 1; }
     go build -trimpath -ldflags "-s -w" -o cosign github.com/sigstore/cosign/v2/cmd/cosign
   )
   cosign=$tmp/cosign
