@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,12 +60,16 @@ func TestGateMatrix(t *testing.T) {
 		verdict string
 	}{
 		{"default fail-on", all, []string{"CRITICAL"}, true, "failed: 2 CRITICAL (fail-on: CRITICAL)"},
-		{"list", all, []string{"HIGH", "CRITICAL"}, true, "failed: 2 CRITICAL, 4 HIGH (fail-on: CRITICAL,HIGH)"},
+		{"list", all, []string{"HIGH", "CRITICAL"}, true, "failed: 2 CRITICAL, 4 HIGH (fail-on: HIGH or worse)"},
+		{"HIGH alone still fails on CRITICAL", all, []string{"high"}, true, "failed: 2 CRITICAL, 4 HIGH (fail-on: HIGH or worse)"},
+		{"a gap in the list is filled", all, []string{"CRITICAL,MEDIUM"}, true, "failed: 2 CRITICAL, 4 HIGH, 3 MEDIUM (fail-on: MEDIUM or worse)"},
+		{"LOW does not imply UNKNOWN", all, []string{"LOW"}, true, "failed: 2 CRITICAL, 4 HIGH, 3 MEDIUM, 3 LOW (fail-on: LOW or worse)"},
+		{"LOW and UNKNOWN", all, []string{"LOW", "UNKNOWN"}, true, "failed: 2 CRITICAL, 4 HIGH, 3 MEDIUM, 3 LOW, 1 UNKNOWN (fail-on: LOW or worse, UNKNOWN)"},
 		{"none", all, []string{"none"}, false, "passed: gate disabled (fail-on: none)"},
 		{"severity hides MEDIUM, gate still sees it", narrow, []string{"MEDIUM"}, true,
-			"failed: 3 MEDIUM (fail-on: MEDIUM; MEDIUM not listed because severity excludes it)"},
+			"failed: 2 CRITICAL, 4 HIGH, 3 MEDIUM (fail-on: MEDIUM or worse; MEDIUM not listed because severity excludes it)"},
 		{"severity narrows reports only", narrow, []string{"CRITICAL"}, true, "failed: 2 CRITICAL (fail-on: CRITICAL)"},
-		{"UNKNOWN can gate", all, []string{"unknown"}, true, "failed: 1 UNKNOWN (fail-on: UNKNOWN)"},
+		{"UNKNOWN alone gates on unrated findings only", all, []string{"unknown"}, true, "failed: 1 UNKNOWN (fail-on: UNKNOWN)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,7 +119,7 @@ func TestGateMatrix(t *testing.T) {
 func TestGatePassesWithoutMatches(t *testing.T) {
 	res := &Result{Severities: SeverityNames, Images: []ImageResult{{Findings: []Finding{{Kind: KindVulnerability, ID: "CVE-1", Severity: "LOW"}}}}}
 	failed, verdict := gate(t, res, "CRITICAL", "HIGH")
-	if failed || verdict != "passed: no CRITICAL or HIGH (fail-on: CRITICAL,HIGH)" {
+	if failed || verdict != "passed: no CRITICAL or HIGH findings (fail-on: HIGH or worse)" {
 		t.Errorf("got %v %q", failed, verdict)
 	}
 }
@@ -128,8 +133,9 @@ func TestIgnoreUnfixed(t *testing.T) {
 	if res.Fixable != res.Counts.Total() || res.Fixable != 10 {
 		t.Errorf("fixable %d of %d, want 10 of 10", res.Fixable, res.Counts.Total())
 	}
-	// Unfixed findings are gone from the gate too: only the fixed Alpine zlib is LOW.
-	if failed, verdict := gate(t, res, "LOW"); !failed || verdict != "failed: 1 LOW (fail-on: LOW)" {
+	// Unfixed findings are gone from the gate too: only the fixed Alpine zlib
+	// is LOW, and of the two MEDIUM only the fixed ones remain.
+	if failed, verdict := gate(t, res, "LOW"); !failed || verdict != "failed: 2 CRITICAL, 4 HIGH, 2 MEDIUM, 1 LOW (fail-on: LOW or worse)" {
 		t.Errorf("gate = %v %q", failed, verdict)
 	}
 }
@@ -153,7 +159,7 @@ func TestIgnoreFileBothFormats(t *testing.T) {
 				return f.VulnerabilityID != "CVE-2099-0001" && f.VulnerabilityID != "CVE-2099-0101"
 			})
 			diffRows(t, "findings", rowsOf(res.Images[0].Findings), expectedRows(want, ""))
-			if failed, verdict := gate(t, res, "CRITICAL"); failed || verdict != "passed: no CRITICAL (fail-on: CRITICAL)" {
+			if failed, verdict := gate(t, res, "CRITICAL"); failed || verdict != "passed: no CRITICAL findings (fail-on: CRITICAL)" {
 				t.Errorf("gate = %v %q", failed, verdict)
 			}
 		})
@@ -208,5 +214,35 @@ func TestOpenVEX(t *testing.T) {
 	}
 	if !found {
 		t.Error("no not_affected modified finding recorded from the VEX document")
+	}
+}
+
+func TestParseFailOn(t *testing.T) {
+	cases := []struct {
+		in    []string
+		label string
+		fails []string
+	}{
+		{[]string{"CRITICAL"}, "CRITICAL", []string{"CRITICAL"}},
+		{[]string{"high"}, "HIGH or worse", []string{"CRITICAL", "HIGH"}},
+		{[]string{"CRITICAL", "HIGH"}, "HIGH or worse", []string{"CRITICAL", "HIGH"}},
+		{[]string{"critical,low"}, "LOW or worse", []string{"CRITICAL", "HIGH", "MEDIUM", "LOW"}},
+		{[]string{"MEDIUM", "UNKNOWN"}, "MEDIUM or worse, UNKNOWN", []string{"CRITICAL", "HIGH", "MEDIUM", "UNKNOWN"}},
+		{[]string{"UNKNOWN"}, "UNKNOWN", []string{"UNKNOWN"}},
+		{[]string{" None "}, "none", nil},
+	}
+	for _, c := range cases {
+		th, err := ParseFailOn(c.in)
+		if err != nil {
+			t.Fatalf("ParseFailOn(%q): %v", c.in, err)
+		}
+		if th.String() != c.label || !slices.Equal(th.Severities(), c.fails) {
+			t.Errorf("ParseFailOn(%q) = %q failing %v, want %q failing %v", c.in, th, th.Severities(), c.label, c.fails)
+		}
+	}
+	for _, bad := range [][]string{{"SEVERE"}, {""}, {"none", "HIGH"}} {
+		if _, err := ParseFailOn(bad); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("ParseFailOn(%q) = %v, want invalid options", bad, err)
+		}
 	}
 }
