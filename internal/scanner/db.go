@@ -41,6 +41,9 @@ type DBInfo struct {
 	Downloaded bool `json:"downloaded"`
 	// Server is the Trivy server whose DB was used in client/server mode.
 	Server string `json:"server,omitempty"`
+	// Source names the vulnerability data of findings Trivy did not
+	// produce (e.g. ECR's scanning); empty for Trivy's DB.
+	Source string `json:"source,omitempty"`
 	// Age is how old the DB's data is (now - UpdatedAt) when the scan ran.
 	Age        time.Duration `json:"-"`
 	AgeSeconds int64         `json:"age_seconds"`
