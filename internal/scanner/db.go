@@ -162,7 +162,11 @@ func downloadDB(ctx context.Context, n normalized, dir string) (repo, digest str
 // code unpack it, into a temporary directory first so a failed download never
 // replaces a working DB.
 func downloadFrom(ctx context.Context, n normalized, ref name.Reference, dir string) (string, error) {
-	opts := append(slices.Clone(n.RemoteOptions), remote.WithContext(ctx))
+	opts := n.RemoteOptions
+	if n.DBRemoteOptions != nil {
+		opts = n.DBRemoteOptions
+	}
+	opts = append(slices.Clone(opts), remote.WithContext(ctx))
 	img, err := remote.Image(ref, opts...)
 	if err != nil {
 		return "", err

@@ -201,3 +201,35 @@ func TestCorruptDB(t *testing.T) {
 		t.Error("corrupt DB was not replaced")
 	}
 }
+
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func TestDBRemoteOptionsCarryDBDownloads(t *testing.T) {
+	host := startRegistry(t, nil)
+	pushDB(t, host, "mirror/trivy-db:2", vulndb.MetadataAt(time.Now()))
+	ref := pushIndex(t, host, "demo/app")
+	var images, db countingTransport
+	opts := downloadOptions(t, host, host+"/mirror/trivy-db:2")
+	opts.RemoteOptions = []remote.Option{noRetry, remote.WithTransport(&images)}
+	opts.DBRemoteOptions = []remote.Option{noRetry, remote.WithTransport(&db)}
+	res, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.DB.Downloaded || db.n.Load() == 0 || images.n.Load() == 0 {
+		t.Fatalf("DB downloaded %v; DB requests %d, image requests %d", res.DB.Downloaded, db.n.Load(), images.n.Load())
+	}
+	// A fresh cached DB is not downloaded again: only image requests follow.
+	imagesBefore, dbBefore := images.n.Load(), db.n.Load()
+	if _, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, opts); err != nil {
+		t.Fatal(err)
+	}
+	if db.n.Load() != dbBefore || images.n.Load() == imagesBefore {
+		t.Errorf("second scan: DB requests %d → %d, image requests %d → %d", dbBefore, db.n.Load(), imagesBefore, images.n.Load())
+	}
+}

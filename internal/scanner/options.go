@@ -97,6 +97,10 @@ type Options struct {
 	// RemoteOptions carry auth, transport, user agent for every registry
 	// request: image pulls and DB downloads.
 	RemoteOptions []remote.Option
+	// DBRemoteOptions replace RemoteOptions for DB downloads. Give options
+	// whose transport retries little: the next DB repository is the better
+	// retry when one is rate limited.
+	DBRemoteOptions []remote.Option
 	// InsecureRegistries are reached over plain HTTP (e.g. "127.0.0.1:5000").
 	// They apply to DB repositories; image references carry their own
 	// scheme (name.Insecure).

@@ -50,6 +50,25 @@ type SARIFOptions struct {
 	Category func(ImageResult) string
 	// Limits default to GitHubSARIFLimits field by field.
 	Limits SARIFLimits
+	// Tool names the scanner in each run; the zero value is Trivy at the
+	// Result's TrivyVersion.
+	Tool SARIFTool
+}
+
+// SARIFTool is the tool.driver of each run: code scanning shows its name
+// next to every alert.
+type SARIFTool struct {
+	Name           string
+	FullName       string
+	InformationURI string
+	Version        string
+}
+
+func (t SARIFTool) orTrivy(version string) SARIFTool {
+	if t.Name != "" {
+		return t
+	}
+	return SARIFTool{Name: "Trivy", FullName: "Trivy Vulnerability Scanner", InformationURI: "https://github.com/aquasecurity/trivy", Version: version}
 }
 
 // DefaultSARIFCategory is "registry-scan/<repository path>/" for registry
@@ -96,7 +115,7 @@ func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 	var data []byte
 	for {
 		var err error
-		data, err = renderSARIF(plans, r.TrivyVersion)
+		data, err = renderSARIF(plans, opts.Tool.orTrivy(r.TrivyVersion))
 		if err != nil {
 			return nil, err
 		}
@@ -234,13 +253,13 @@ func gzipSize(data []byte) (int, error) {
 	return buf.Len(), nil
 }
 
-func renderSARIF(plans []*runPlan, version string) ([]byte, error) {
+func renderSARIF(plans []*runPlan, tool SARIFTool) ([]byte, error) {
 	log, err := sarif.New(sarif.Version210)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range plans {
-		log.AddRun(renderRun(p, version))
+		log.AddRun(renderRun(p, tool))
 	}
 	data, err := json.MarshalIndent(log, "", "  ")
 	if err != nil {
@@ -249,9 +268,12 @@ func renderSARIF(plans []*runPlan, version string) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-func renderRun(p *runPlan, version string) *sarif.Run {
-	run := sarif.NewRunWithInformationURI("Trivy", "https://github.com/aquasecurity/trivy")
-	run.Tool.Driver.WithVersion(version).WithFullName("Trivy Vulnerability Scanner")
+func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
+	run := sarif.NewRunWithInformationURI(tool.Name, tool.InformationURI)
+	run.Tool.Driver.WithFullName(orDefault(tool.FullName, tool.Name))
+	if tool.Version != "" {
+		run.Tool.Driver.WithVersion(tool.Version)
+	}
 	run.AutomationDetails = sarif.NewRunAutomationDetails().WithID(p.category)
 	run.ColumnKind = "utf16CodeUnits"
 	var platforms []string

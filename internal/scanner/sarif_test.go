@@ -333,3 +333,28 @@ func TestSARIFTruncatesLeastSevereFirst(t *testing.T) {
 		}
 	})
 }
+
+func TestSARIFOfExternalFindingsNamesItsTool(t *testing.T) {
+	res, err := Assemble([]ExternalImage{{
+		Reference: "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app@sha256:aa", Repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app", Digest: "sha256:aa",
+		Platforms: []ExternalPlatform{{Platform: "linux/amd64", Digest: "sha256:aa", Findings: []Finding{
+			{Kind: KindVulnerability, ID: "CVE-2024-1", Severity: "HIGH", PkgName: "openssl", InstalledVersion: "3.0.1", PkgClass: "os-pkgs", PrimaryURL: "https://nvd.nist.gov/vuln/detail/CVE-2024-1"},
+		}}},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tool := SARIFTool{Name: "Amazon ECR", FullName: "Amazon ECR image scanning", InformationURI: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning.html"}
+	if _, err := WriteSARIF(&buf, res, SARIFOptions{Tool: tool, Category: CategoryWithPrefix("ecr")}); err != nil {
+		t.Fatal(err)
+	}
+	validateSARIF(t, buf.Bytes())
+	l := parseSARIF(t, buf.Bytes())
+	if l.Runs[0].Tool.Driver.Name != "Amazon ECR" || l.Runs[0].AutomationDetails.ID != "ecr/team/app/" || len(l.Runs[0].Results) != 1 {
+		t.Errorf("run: tool %q, category %q, %d results", l.Runs[0].Tool.Driver.Name, l.Runs[0].AutomationDetails.ID, len(l.Runs[0].Results))
+	}
+	if strings.Contains(buf.String(), "Trivy") {
+		t.Error("ECR findings attributed to Trivy")
+	}
+}
