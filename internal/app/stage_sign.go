@@ -14,7 +14,7 @@ import (
 
 func runSign(ctx context.Context, r *Run) (report.Result, error) {
 	v := r.Values
-	images, err := chainImages(r, inputs.Sign)
+	images, err := r.targetImages(inputs.Sign)
 	if err != nil {
 		return nil, err
 	}
@@ -110,14 +110,4 @@ func maskKey(r *Run, pem string) {
 			r.Mask(line)
 		}
 	}
-}
-
-// chainImages is what sign and verify act on: in a chain after push, the
-// digests push wrote (there the images input names push's target
-// repositories); otherwise the images input.
-func chainImages(r *Run, st inputs.Stage) ([]string, error) {
-	if len(r.State.Pushed) > 0 {
-		return r.State.Pushed, nil
-	}
-	return r.targetImages(st)
 }

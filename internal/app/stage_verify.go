@@ -11,7 +11,7 @@ import (
 
 func runVerify(ctx context.Context, r *Run) (report.Result, error) {
 	v := r.Values
-	images, err := chainImages(r, inputs.Verify)
+	images, err := r.targetImages(inputs.Verify)
 	if err != nil {
 		return nil, err
 	}

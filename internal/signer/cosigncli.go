@@ -1,41 +1,56 @@
 package signer
 
-// This is the only file that imports Cosign's cmd/ packages. They carry no
-// API stability promise, so everything taken from them is kept here, small
-// and easy to replace when Cosign moves things.
+// The values below mirror cosign v2.6.5's cmd/cosign/cli/options. They are
+// copied rather than imported: that package pulls in Kubernetes clients,
+// cloud credential helpers and viper, whose package initialisation alone
+// costs every run of this program tens of milliseconds.
 
 import (
-	"github.com/sigstore/cosign/v2/cmd/cosign/cli/options"
+	"fmt"
+	"net/url"
+
+	"github.com/in-toto/in-toto-golang/in_toto"
+	slsa02 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v0.2"
+	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
+	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
 )
 
 // Public-good Sigstore endpoints, as the cosign CLI defaults them.
 const (
-	DefaultFulcioURL = options.DefaultFulcioURL
-	DefaultRekorURL  = options.DefaultRekorURL
+	DefaultFulcioURL = "https://fulcio.sigstore.dev"
+	DefaultRekorURL  = "https://rekor.sigstore.dev"
 )
 
-// predicateTypeURI maps cosign's short predicate names (vuln, cyclonedx,
-// spdxjson, slsaprovenance, …) to their URIs and accepts URIs as they are.
-func predicateTypeURI(t string) (string, error) {
-	return options.ParsePredicateType(t)
+var predicateTypes = map[string]string{
+	"custom":           attestation.CosignCustomProvenanceV01,
+	"slsaprovenance":   slsa02.PredicateSLSAProvenance,
+	"slsaprovenance02": slsa02.PredicateSLSAProvenance,
+	"slsaprovenance1":  slsa1.PredicateSLSAProvenance,
+	"spdx":             in_toto.PredicateSPDX,
+	"spdxjson":         in_toto.PredicateSPDX,
+	"cyclonedx":        in_toto.PredicateCycloneDX,
+	"link":             in_toto.PredicateLinkV1,
+	"vuln":             attestation.CosignVulnProvenanceV01,
+	"openvex":          attestation.OpenVexNamespace,
 }
 
-// predicateShortName is the inverse of predicateTypeURI for the names cosign
-// knows, so statements are built the way "cosign attest --type <name>" does.
-// The second result is false for types cosign has no name for.
+func predicateTypeURI(t string) (string, error) {
+	uri, ok := predicateTypes[t]
+	if !ok {
+		if _, err := url.ParseRequestURI(t); err != nil {
+			return "", fmt.Errorf("invalid predicate type: %s", t)
+		}
+		uri = t
+	}
+	return uri, nil
+}
+
 func predicateShortName(uri string) (string, bool) {
-	if _, ok := options.PredicateTypeMap[uri]; ok {
+	if _, ok := predicateTypes[uri]; ok {
 		return uri, true
 	}
-	// Several names share a URI (spdx and spdxjson, slsaprovenance and
-	// slsaprovenance02); prefer the JSON and versioned spellings cosign
-	// documents first.
-	for _, name := range []string{
-		options.PredicateVuln, options.PredicateCycloneDX, options.PredicateSPDXJSON,
-		options.PredicateSLSA1, options.PredicateSLSA02, options.PredicateLink,
-		options.PredicateOpenVEX, options.PredicateCustom,
-	} {
-		if options.PredicateTypeMap[name] == uri {
+	for _, name := range []string{"vuln", "cyclonedx", "spdxjson", "slsaprovenance1", "slsaprovenance02", "link", "openvex", "custom"} {
+		if predicateTypes[name] == uri {
 			return name, true
 		}
 	}

@@ -86,7 +86,7 @@ func registryError(ref string, err error) error {
 	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 		return fmt.Errorf("%w: %s (check the reference and that it was pushed to this registry)", ErrImageNotFound, ref)
 	}
-	return fmt.Errorf("%s: %s", ref, oneLine(err.Error()))
+	return singleLine(fmt.Errorf("%s: %w", ref, err))
 }
 
 // oneLine folds multi-line library messages so every error we return is a
