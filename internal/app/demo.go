@@ -16,6 +16,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/cleanfixture"
 	"github.com/registry-actions/registry/internal/localregistry"
+	"github.com/registry-actions/registry/internal/steps/sign"
 	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/internal/vulndb"
 )
@@ -41,6 +42,9 @@ func demoCommand(pio IO, exit *int) *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "demo-output", "directory for the job summary, outputs, log and reports")
 	return cmd
 }
+
+// demoKeyPassword protects the demo's throwaway signing key.
+const demoKeyPassword = "demo-password"
 
 // demoStep is one invocation of the Action within the demo.
 type demoStep struct {
@@ -148,34 +152,44 @@ func prepareDemo(ctx context.Context, out, host string) (*demoFixtures, error) {
 	if err := seedDemoHistory(ctx, host+"/demo/app"); err != nil {
 		return nil, fmt.Errorf("seed the demo repository: %w", err)
 	}
+	// An ephemeral signing key: the demo signs offline, without Fulcio or Rekor.
+	keys, err := sign.NewKeyPair(demoKeyPassword)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(out, "cosign.key"), keys.PrivatePEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(out, "cosign.pub"), keys.PublicPEM, 0o644); err != nil {
+		return nil, err
+	}
+
 	repos := host + "/demo/app\n" + host + "/mirror/app"
-	f.steps = append(f.steps, demoStep{
-		title: "push to two repositories",
-		inputs: map[string]string{
-			"stage":      "push",
-			"source":     "sample-image",
-			"images":     repos,
-			"tags":       "v1.0.0,latest",
-			"output-dir": "reports",
-		},
-	})
-	clean := map[string]string{
-		"stage":               "clean",
-		"images":              host + "/demo/app",
+	policy := map[string]string{
 		"keep-tagged":         "1",
 		"tag-patterns":        "pr-*",
 		"untagged-older-than": "7d",
 		"protect-tags":        "latest,v*",
 		"output-dir":          "reports",
 	}
-	preview := map[string]string{"mode": "preview"}
-	enforce := map[string]string{"mode": "enforce"}
-	for k, v := range clean {
-		preview[k], enforce[k] = v, v
+	chain := map[string]string{
+		"stage":        "push,sign,verify,clean",
+		"source":       "sample-image",
+		"images":       repos,
+		"tags":         "v1.0.0,latest",
+		"key":          "cosign.key",
+		"key-password": demoKeyPassword,
+		"tlog-upload":  "false",
+		"public-key":   "cosign.pub",
+		"mode":         "preview",
+	}
+	enforce := map[string]string{"stage": "clean", "images": host + "/demo/app", "mode": "enforce"}
+	for k, v := range policy {
+		chain[k], enforce[k] = v, v
 	}
 	f.steps = append(f.steps,
-		demoStep{title: "clean: preview the lifecycle policy", inputs: preview},
-		demoStep{title: "clean: enforce it", inputs: enforce},
+		demoStep{title: "push to two repositories, sign, verify, and preview the lifecycle policy", inputs: chain},
+		demoStep{title: "clean: enforce the lifecycle policy", inputs: enforce},
 	)
 	return f, nil
 }
