@@ -217,6 +217,10 @@ func mergeFindings(perPlatform ...[]Finding) []Finding {
 	for _, fs := range perPlatform {
 		for _, f := range fs {
 			if i, ok := byKey[f.key()]; ok {
+				// Another scanner may know a fix on one platform only.
+				if out[i].FixedVersion == "" && f.FixedVersion != "" {
+					out[i].FixedVersion, out[i].Status = f.FixedVersion, f.Status
+				}
 				for _, p := range f.Platforms {
 					if !slices.Contains(out[i].Platforms, p) {
 						out[i].Platforms = append(out[i].Platforms, p)

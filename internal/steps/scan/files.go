@@ -1,0 +1,166 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/registry-actions/registry/internal/scanner"
+)
+
+// SARIFFileName is the one SARIF file a scan writes, one run per image.
+const SARIFFileName = "scan.sarif"
+
+// ECRTool names ECR's scanning in SARIF runs.
+var ECRTool = scanner.SARIFTool{
+	Name:           "Amazon ECR",
+	FullName:       "Amazon ECR image scanning",
+	InformationURI: "https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning.html",
+}
+
+// writeReports writes every requested format from the one scan: a SARIF
+// file for all images, and per platform a Trivy JSON report and a
+// CycloneDX SBOM (or, for ECR, its findings as JSON).
+func (r *Result) writeReports(ctx context.Context, opts Options, formats []string) error {
+	sopts := scanner.SARIFOptions{Category: scanner.CategoryWithPrefix(opts.SARIFCategory)}
+	if r.Scanner == ScannerECR {
+		sopts.Tool = ECRTool
+	}
+	for i, c := range scanner.SARIFCategories(r.Scan, sopts) {
+		r.Images[i].Category = c
+	}
+	if len(formats) == 0 {
+		return nil
+	}
+	if err := ensureDir(opts.OutputDir); err != nil {
+		return err
+	}
+	if slices.Contains(formats, FormatSARIF) {
+		var buf bytes.Buffer
+		warnings, err := scanner.WriteSARIF(&buf, r.Scan, sopts)
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		r.Warnings = append(r.Warnings, warnings...)
+		path := filepath.Join(opts.OutputDir, SARIFFileName)
+		if err := writeFile(path, buf.Bytes()); err != nil {
+			return err
+		}
+		r.SARIF = relative(opts.WorkDir, path)
+	}
+	wantJSON, wantSBOM := slices.Contains(formats, FormatJSON), slices.Contains(formats, FormatSBOM)
+	if r.Scanner == ScannerECR {
+		if wantSBOM {
+			r.Warnings = append(r.Warnings, "formats: sbom is not written with scanner: ecr (ECR produces no SBOM); use scanner: trivy for a CycloneDX SBOM")
+		}
+		if wantJSON {
+			return r.writeECRFindings(opts)
+		}
+		return nil
+	}
+	names := newNamer()
+	for i, img := range r.Scan.Images {
+		for _, p := range img.Platforms {
+			pr := PlatformReports{Platform: p.Platform, Digest: p.Digest}
+			base := names.name(img, p)
+			if wantJSON {
+				var buf bytes.Buffer
+				if err := scanner.WriteTrivyJSON(ctx, &buf, p.Report); err != nil {
+					return fmt.Errorf("scan: %w", err)
+				}
+				path := filepath.Join(opts.OutputDir, base+".trivy.json")
+				if err := writeFile(path, buf.Bytes()); err != nil {
+					return err
+				}
+				pr.TrivyJSON = relative(opts.WorkDir, path)
+				r.JSON = append(r.JSON, pr.TrivyJSON)
+			}
+			if wantSBOM {
+				var buf bytes.Buffer
+				if err := scanner.WriteCycloneDX(ctx, &buf, p.Report); err != nil {
+					return fmt.Errorf("scan: %w", err)
+				}
+				path := filepath.Join(opts.OutputDir, base+".cdx.json")
+				if err := writeFile(path, buf.Bytes()); err != nil {
+					return err
+				}
+				pr.SBOM = relative(opts.WorkDir, path)
+				r.SBOM = append(r.SBOM, pr.SBOM)
+			}
+			r.Images[i].Reports = append(r.Images[i].Reports, pr)
+		}
+	}
+	return nil
+}
+
+// writeECRFindings writes each image's findings, as ECR reported them and
+// after the filters, in this tool's finding model.
+func (r *Result) writeECRFindings(opts Options) error {
+	names := newNamer()
+	for i, img := range r.Scan.Images {
+		data, err := json.MarshalIndent(img, "", "  ")
+		if err != nil {
+			return fmt.Errorf("scan: encode ECR findings: %w", err)
+		}
+		path := filepath.Join(opts.OutputDir, names.name(img, scanner.PlatformResult{Digest: img.Digest})+".ecr-findings.json")
+		if err := writeFile(path, append(data, '\n')); err != nil {
+			return err
+		}
+		rel := relative(opts.WorkDir, path)
+		r.JSON = append(r.JSON, rel)
+		r.Images[i].Reports = append(r.Images[i].Reports, PlatformReports{Digest: img.Digest, Findings: rel})
+	}
+	return nil
+}
+
+// namer gives report files readable, distinct names:
+// <repository path>_<platform>_<12 hex of the platform digest>.
+type namer struct{ used map[string]int }
+
+func newNamer() *namer { return &namer{used: map[string]int{}} }
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func (n *namer) name(img scanner.ImageResult, p scanner.PlatformResult) string {
+	repo := img.Repository
+	if repo != "" {
+		if _, rest, ok := strings.Cut(repo, "/"); ok {
+			repo = rest
+		}
+	} else {
+		repo = filepath.Base(filepath.Clean(img.Reference))
+		for _, ext := range []string{".tar.gz", ".tgz", ".tar"} {
+			repo = strings.TrimSuffix(repo, ext)
+		}
+	}
+	parts := []string{repo}
+	if p.Platform != "" {
+		parts = append(parts, p.Platform)
+	}
+	if _, hex, ok := strings.Cut(p.Digest, ":"); ok && len(hex) >= 12 {
+		parts = append(parts, hex[:12])
+	}
+	base := unsafeChars.ReplaceAllString(strings.ReplaceAll(strings.Join(parts, "_"), "/", "-"), "-")
+	base = strings.Trim(base, "-.")
+	if base == "" {
+		base = "image"
+	}
+	n.used[base]++
+	if c := n.used[base]; c > 1 {
+		base = fmt.Sprintf("%s-%d", base, c)
+	}
+	return base
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("scan: write %s: %w", path, err)
+	}
+	return nil
+}
