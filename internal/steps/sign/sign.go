@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -49,7 +48,8 @@ type Options struct {
 	Log      report.Logger
 }
 
-// Report names the scan result files of one image.
+// Report names the scan result files of one image, or of one platform of
+// an index (then several Reports name the same Image).
 type Report struct {
 	Image     string // repository@digest
 	TrivyJSON string
@@ -215,49 +215,77 @@ func attestations(opts Options, digests []name.Digest) ([][]signer.Attestation, 
 		return out, nil
 	}
 	for i, d := range digests {
-		rep := reportFor(opts.Reports, d)
+		reps := reportsFor(opts.Reports, d)
 		for _, kind := range opts.Attest {
-			var (
-				att signer.Attestation
-				err error
-			)
+			// A scanned index has one report per platform: each becomes an
+			// attestation of the index, since verifiers check the digest
+			// they were given.
+			var paths []string
 			switch kind {
 			case AttestVuln:
-				path := firstNonEmpty(rep.TrivyJSON, opts.VulnFile)
-				if path == "" {
+				for _, r := range reps {
+					if r.TrivyJSON != "" {
+						paths = append(paths, r.TrivyJSON)
+					}
+				}
+				if len(paths) == 0 && opts.VulnFile != "" {
+					paths = []string{opts.VulnFile}
+				}
+				if len(paths) == 0 {
 					return nil, inputs.Invalidf("sign: attest: vuln needs a scan result for %s: run scan earlier in the chain (stage: push,scan,sign) or set vuln-file", d)
 				}
-				att, err = vulnAttestation(path, opts.Run)
 			case AttestSBOM:
-				path := firstNonEmpty(rep.SBOM, opts.SBOMFile)
-				if path == "" {
+				for _, r := range reps {
+					if r.SBOM != "" {
+						paths = append(paths, r.SBOM)
+					}
+				}
+				if len(paths) == 0 && opts.SBOMFile != "" {
+					paths = []string{opts.SBOMFile}
+				}
+				if len(paths) == 0 {
 					return nil, inputs.Invalidf("sign: attest: sbom needs an SBOM for %s: run scan earlier in the chain (stage: push,scan,sign) or set sbom-file", d)
 				}
-				att, err = sbomAttestation(path)
 			}
-			if err != nil {
-				return nil, inputs.Invalid(fmt.Errorf("sign: attest %s: %w", kind, err))
+			for _, path := range paths {
+				var (
+					att signer.Attestation
+					err error
+				)
+				if kind == AttestVuln {
+					att, err = vulnAttestation(path, opts.Run)
+				} else {
+					att, err = sbomAttestation(path)
+				}
+				if err != nil {
+					return nil, inputs.Invalid(fmt.Errorf("sign: attest %s: %w", kind, err))
+				}
+				out[i] = append(out[i], att)
 			}
-			out[i] = append(out[i], att)
 		}
 	}
 	return out, nil
 }
 
-// reportFor finds the scan of d: the same reference, else the same digest
-// in another repository (push wrote one image to several registries).
-func reportFor(reports []Report, d name.Digest) Report {
+// reportsFor finds the scan of d, one report per scanned platform: those
+// of the same reference, else those of the same digest in one other
+// repository (push wrote one image to several registries).
+func reportsFor(reports []Report, d name.Digest) []Report {
+	var out []Report
 	for _, r := range reports {
 		if r.Image == d.String() {
-			return r
+			out = append(out, r)
 		}
+	}
+	if len(out) > 0 {
+		return out
 	}
 	for _, r := range reports {
-		if strings.HasSuffix(r.Image, "@"+d.DigestStr()) {
-			return r
+		if strings.HasSuffix(r.Image, "@"+d.DigestStr()) && (len(out) == 0 || r.Image == out[0].Image) {
+			out = append(out, r)
 		}
 	}
-	return Report{}
+	return out
 }
 
 // signerFailure sorts the signer's setup errors by exit code: what the
@@ -319,13 +347,6 @@ func resultIfAny(r *Result) *Result {
 		return nil
 	}
 	return r
-}
-
-func firstNonEmpty(s ...string) string {
-	if i := slices.IndexFunc(s, func(x string) bool { return x != "" }); i >= 0 {
-		return s[i]
-	}
-	return ""
 }
 
 // IsKeyFile reports whether a key or public-key input names a file (not PEM

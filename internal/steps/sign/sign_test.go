@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -417,6 +418,57 @@ func TestReportsOfTheChainWinOverFiles(t *testing.T) {
 	var result map[string]any
 	if err := json.Unmarshal(pred.Scanner.Result, &result); err != nil || result["ArtifactType"] != "container_image" {
 		t.Fatalf("the Trivy report is not the scanner result: %v %v", result, err)
+	}
+}
+
+func TestAnIndexScannedPerPlatformGetsOneAttestationPerPlatform(t *testing.T) {
+	e := newEnv(t)
+	o := e.signOptions()
+	o.Attest = []string{AttestVuln, AttestSBOM}
+	o.VulnFile = filepath.Join(e.dir, "never-read.json")
+	amd := strings.Replace(trivyJSON, `"Target": "app (alpine 3.19.1)"`, `"Target": "amd64 (alpine 3.19.1)"`, 1)
+	arm := strings.Replace(trivyJSON, `"Target": "app (alpine 3.19.1)"`, `"Target": "arm64 (alpine 3.19.1)"`, 1)
+	o.Reports = []Report{
+		{Image: e.index.String(), TrivyJSON: writeFile(t, "amd64.trivy.json", amd), SBOM: writeFile(t, "amd64.cdx.json", cycloneDX)},
+		{Image: e.index.String(), TrivyJSON: writeFile(t, "arm64.trivy.json", arm), SBOM: writeFile(t, "arm64.cdx.json", cycloneDX)},
+		{Image: "other.example/app@sha256:" + strings.Repeat("1", 64), TrivyJSON: writeFile(t, "other.json", trivyJSON)},
+	}
+	d, _ := name.NewDigest(e.index.String(), name.Insecure)
+	atts, err := attestations(o, []name.Digest{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	sboms := 0
+	for _, a := range atts[0] {
+		if a.PredicateType == sbomPredicateType {
+			sboms++
+			continue
+		}
+		var pred vulnPredicate
+		if err := json.Unmarshal(a.Predicate, &pred); err != nil {
+			t.Fatal(err)
+		}
+		var rep struct{ Results []struct{ Target string } }
+		if err := json.Unmarshal(pred.Scanner.Result, &rep); err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, rep.Results[0].Target)
+	}
+	if !slices.Equal(targets, []string{"amd64 (alpine 3.19.1)", "arm64 (alpine 3.19.1)"}) || sboms != 2 {
+		t.Fatalf("vuln attestations of %q and %d SBOMs; want one of each per platform", targets, sboms)
+	}
+
+	// Scanned under another repository (push wrote two targets): that
+	// repository's reports, once each.
+	o.Reports = []Report{
+		{Image: "a.example/app@" + e.index.DigestStr(), TrivyJSON: writeFile(t, "a1.json", amd)},
+		{Image: "a.example/app@" + e.index.DigestStr(), TrivyJSON: writeFile(t, "a2.json", arm)},
+		{Image: "b.example/app@" + e.index.DigestStr(), TrivyJSON: writeFile(t, "b1.json", amd)},
+	}
+	o.Attest = []string{AttestVuln}
+	if atts, err = attestations(o, []name.Digest{d}); err != nil || len(atts[0]) != 2 {
+		t.Fatalf("%d attestations, %v; want the two of a.example", len(atts[0]), err)
 	}
 }
 
