@@ -12,7 +12,7 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath \
-      -ldflags "-s -w -X github.com/registry-actions/registry/internal/version.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/registry-actions/registry/internal/version.Version=${VERSION} -X github.com/aquasecurity/trivy/pkg/version/app.ver=$(go list -m -f '{{slice .Version 1}}' github.com/aquasecurity/trivy)" \
       -o /out/registry . \
  && mkdir -m 1777 /out/tmp
 

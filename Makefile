@@ -5,7 +5,7 @@ export CGO_ENABLED := 0
 MODULE  := github.com/registry-actions/registry
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
+LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) -X github.com/aquasecurity/trivy/pkg/version/app.ver=$(shell go list -m -f '{{slice .Version 1}}' github.com/aquasecurity/trivy)
 BIN     := $(CURDIR)/bin/registry
 
 .PHONY: build test vet fmt-check docs demo bench bench-push image clean

@@ -21,6 +21,7 @@ import (
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/scanner"
 	"github.com/registry-actions/registry/internal/version"
 )
 
@@ -56,7 +57,15 @@ func Main(ctx context.Context, pio IO) int {
 	if pio.Getenv == nil {
 		pio.Getenv = func(string) string { return "" }
 	}
-	if len(pio.Args) == 0 && pio.Getenv("GITHUB_ACTIONS") == "true" {
+	action := len(pio.Args) == 0 && pio.Getenv("GITHUB_ACTIONS") == "true"
+	// Trivy logs through slog's default logger, which buffers every record
+	// until configured; its lines join the log where the stages write.
+	trivyLog := pio.Stderr
+	if action {
+		trivyLog = pio.Stdout
+	}
+	scanner.ConfigureTrivyLogging(trivyLog, pio.Getenv("RUNNER_DEBUG") == "1")
+	if action {
 		return runAction(ctx, pio)
 	}
 	return runCLI(ctx, pio)

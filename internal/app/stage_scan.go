@@ -2,11 +2,163 @@ package app
 
 import (
 	"context"
-	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/registry-actions/registry/internal/ecr"
+	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/scanner"
+	"github.com/registry-actions/registry/internal/steps/scan"
+	"github.com/registry-actions/registry/internal/version"
 )
 
+// dbRetry lets one DB repository retry once, briefly: on 429 or an outage the
+// next repository in db-repository is the better retry.
+var dbRetry = registry.RetryPolicy{Attempts: 2, BaseDelay: 500 * time.Millisecond, MaxDelay: 2 * time.Second, MaxRetryAfter: 2 * time.Second, Budget: 15 * time.Second}
+
+// ecrScanStartGrace is how long a scan ECR has not registered yet is waited
+// for right after push wrote the image in the same chain.
+const ecrScanStartGrace = 2 * time.Minute
+
 func runScan(ctx context.Context, r *Run) (report.Result, error) {
-	return nil, fmt.Errorf("scan: not implemented yet")
+	v := r.Values
+	images, err := r.targetImages(inputs.Scan)
+	if err != nil {
+		return nil, err
+	}
+	var targets []scan.Target
+	for _, s := range images {
+		if p, ok := r.localImage(s); ok {
+			targets = append(targets, scan.Target{Path: p})
+		} else {
+			targets = append(targets, scan.Target{Ref: s})
+		}
+	}
+	timeout, _ := v.Duration("timeout")
+	dbRepos := v.List("db-repository")
+	insecure := slices.Clone(v.List("insecure-registries"))
+	for _, repo := range dbRepos {
+		if host, _, _ := strings.Cut(repo, "/"); registry.IsLoopback(host) {
+			insecure = append(insecure, host)
+		}
+	}
+	formats := v.List("formats")
+	// A sign stage attesting scan results needs the files written.
+	for _, a := range v.List("attest") {
+		switch strings.ToLower(a) {
+		case "vuln":
+			formats = appendMissing(formats, scan.FormatJSON)
+		case "sbom":
+			formats = appendMissing(formats, scan.FormatSBOM)
+		}
+	}
+	var vex []string
+	for _, p := range v.List("vex") {
+		vex = append(vex, r.Path(p))
+	}
+	fast := registry.New(registry.Options{UserAgent: version.UserAgent(), Insecure: insecure, Retry: dbRetry})
+	opts := scan.Options{
+		Targets: targets,
+		Scanner: v.String("scanner"),
+		Trivy: scanner.Options{
+			Severities:         v.List("severity"),
+			IgnoreUnfixed:      v.Bool("ignore-unfixed"),
+			PkgTypes:           v.List("pkg-types"),
+			Scanners:           v.List("scanners"),
+			IgnoreFile:         r.ignoreFile(),
+			VEX:                vex,
+			Timeout:            timeout,
+			Platforms:          v.List("platforms"),
+			DBRepositories:     dbRepos,
+			CacheDir:           r.Path(v.String("cache-dir")),
+			SkipDBUpdate:       v.Bool("skip-db-update"),
+			Server:             v.String("trivy-server"),
+			ServerToken:        v.String("trivy-server-token"),
+			RemoteOptions:      r.Registry.Remote(ctx),
+			DBRemoteOptions:    r.Registry.Remote(ctx, remote.WithTransport(fast.Transport())),
+			InsecureRegistries: insecure,
+		},
+		FailOn:        v.List("fail-on"),
+		Formats:       formats,
+		SARIFCategory: v.String("sarif-category"),
+		OutputDir:     r.Path(v.String("output-dir")),
+		WorkDir:       r.IO.Dir,
+		ECR: scan.ECROptions{
+			Client: func(ctx context.Context, host registry.ECRHost) (scan.Findings, error) {
+				return ecr.New(ctx, ecr.Options{Region: host.Region, RegistryID: host.AccountID})
+			},
+			Wait: ecr.WaitOptions{Timeout: timeout},
+		},
+		Registry: r.Registry,
+		Log:      r.Log,
+	}
+	if len(r.State.Pushed) > 0 {
+		opts.ECR.Wait.StartGrace = ecrScanStartGrace
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	res, err := scan.Run(ctx, opts)
+	if res == nil {
+		return nil, err
+	}
+	for _, rep := range res.Reports() {
+		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
+	}
+	return res, err
+}
+
+// ignoreFile is the ignore-file input, or Trivy's ignore file in the
+// working directory when there is one (.trivyignore first, as Trivy does).
+func (r *Run) ignoreFile() string {
+	if f := r.Values.String("ignore-file"); f != "" {
+		return r.Path(f)
+	}
+	var found []string
+	for _, name := range []string{".trivyignore", ".trivyignore.yaml"} {
+		if st, err := os.Stat(r.Path(name)); err == nil && !st.IsDir() {
+			found = append(found, name)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return ""
+	case 2:
+		r.Log.Warnf("both .trivyignore and .trivyignore.yaml are in the working directory: using .trivyignore; set ignore-file to choose")
+	}
+	r.Log.Infof("using the ignore file %s found in the working directory", found[0])
+	return r.Path(found[0])
+}
+
+// localImage tells an image on disk (OCI layout, OCI archive, docker-save
+// tarball) from a registry reference: a transport prefix, a path starting
+// with . or /, or an existing file or directory.
+func (r *Run) localImage(s string) (string, bool) {
+	for _, prefix := range []string{"oci-layout:", "oci-archive:", "docker-archive:", "oci:"} {
+		if rest, ok := strings.CutPrefix(s, prefix); ok {
+			return r.Path(rest), true
+		}
+	}
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") {
+		return r.Path(s), true
+	}
+	if _, err := os.Stat(r.Path(s)); err == nil {
+		return r.Path(s), true
+	}
+	return "", false
+}
+
+func appendMissing(list []string, item string) []string {
+	for _, x := range list {
+		if strings.EqualFold(strings.TrimSpace(x), item) {
+			return list
+		}
+	}
+	return append(list, item)
 }

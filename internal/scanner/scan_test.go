@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,11 @@ import (
 
 	"github.com/aquasecurity/trivy/pkg/cache"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/registry-actions/registry/internal/vulndb"
 )
@@ -213,5 +219,29 @@ func TestConfigureTrivyLogging(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "Detecting vulnerabilities") || strings.Contains(buf.String(), "DEBUG") {
 		t.Errorf("Trivy's log at info level:\n%s", buf.String())
+	}
+}
+
+func TestCorruptLayerIsNamed(t *testing.T) {
+	junk := bytes.Repeat([]byte("not a tar archive "), 256)
+	layer := static.NewLayer(junk, types.OCILayer)
+	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{Layer: layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffID, _ := layer.DiffID()
+	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{diffID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := startRegistry(t, nil)
+	ref := pushImage(t, host, "demo/corrupt", img)
+	_, err = Scan(context.Background(), []Target{RemoteTarget(ref)}, offlineOptions(t))
+	if !errors.Is(err, ErrImageAccess) || !CouldNotRun(err) {
+		t.Fatalf("err = %v, want an image access error", err)
+	}
+	want := fmt.Sprintf("layer %s of %s (linux/amd64) cannot be analysed (failed to extract the archive: archive/tar: invalid tar header): the image is corrupt; rebuild and push it", diffID, ref)
+	if err.Error() != want {
+		t.Errorf("error %q\nwant  %q", err, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -132,6 +133,11 @@ func scanTarget(ctx context.Context, runner artifact.Runner, factory *serviceFac
 		rep, err := runner.ScanImage(ctx, fo)
 		if err != nil {
 			return nil, scanError(ctx, n, fmt.Sprintf("%s (%s)", ri.reference, p.platform), err)
+		}
+		if v := rep.Trivy.Version; v == "" || v == "dev" {
+			// A build without Trivy's version linked still names the
+			// Trivy it embeds in every report it writes.
+			rep.Trivy.Version = trivyVersion()
 		}
 		// Filter with every severity first: that is what the gate sees.
 		rep, err = runner.Filter(ctx, fo, rep)
@@ -340,8 +346,19 @@ func scanError(ctx context.Context, n normalized, what string, err error) error 
 	if n.Server != "" && (strings.Contains(err.Error(), "twirp") || strings.Contains(err.Error(), n.Server)) {
 		return &Error{Kind: ErrServer, Err: err, Msg: fmt.Sprintf("scan %s on trivy server %s failed (%v): check trivy-server is reachable and its token", what, n.Server, err)}
 	}
-	return &Error{Kind: ErrScanFailed, Err: err, Msg: fmt.Sprintf("scan %s failed: %v", what, err)}
+	if m := badLayer.FindStringSubmatch(err.Error()); m != nil {
+		cause := m[2]
+		if i := strings.LastIndex(cause, "walk error: "); i >= 0 {
+			cause = cause[i+len("walk error: "):]
+		}
+		return &Error{Kind: ErrImageAccess, Err: err, Msg: fmt.Sprintf(
+			"layer %s of %s cannot be analysed (%s): the image is corrupt; rebuild and push it", m[1], what, cause)}
+	}
+	return &Error{Kind: ErrScanFailed, Err: err, Msg: fmt.Sprintf("scanning %s failed: %v", what, err)}
 }
+
+// badLayer finds the layer Trivy could not unpack in its error chain.
+var badLayer = regexp.MustCompile(`failed to analyze layer \(([^)]+)\): (.*)$`)
 
 func timeoutError(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
