@@ -164,6 +164,18 @@ func prepareDemo(ctx context.Context, out, host string) (*demoFixtures, error) {
 		return nil, err
 	}
 
+	// An offline vulnerability database with advisories for the sample's
+	// packages, in the cache the scan stage reads.
+	if err := vulndb.SeedCache(filepath.Join(out, "trivy-cache"), vulndb.MetadataAt(time.Now().Add(-6*time.Hour))); err != nil {
+		return nil, fmt.Errorf("vulnerability database: %w", err)
+	}
+	// The team has accepted two findings until the next base-image update;
+	// scan finds this ignore file in the workspace by itself.
+	ignore := "# Accepted until the base images are rebuilt; tracked in the release checklist.\nCVE-2099-0001\nCVE-2099-0101\n"
+	if err := os.WriteFile(filepath.Join(out, ".trivyignore"), []byte(ignore), 0o644); err != nil {
+		return nil, err
+	}
+
 	repos := host + "/demo/app\n" + host + "/mirror/app"
 	policy := map[string]string{
 		"keep-tagged":         "1",
@@ -173,7 +185,7 @@ func prepareDemo(ctx context.Context, out, host string) (*demoFixtures, error) {
 		"output-dir":          "reports",
 	}
 	chain := map[string]string{
-		"stage":        "push,sign,verify,clean",
+		"stage":        "push,scan,sign,verify,clean",
 		"source":       "sample-image",
 		"images":       repos,
 		"tags":         "v1.0.0,latest",
@@ -182,13 +194,20 @@ func prepareDemo(ctx context.Context, out, host string) (*demoFixtures, error) {
 		"tlog-upload":  "false",
 		"public-key":   "cosign.pub",
 		"mode":         "preview",
+		// scan: the offline DB, every report format, the default gate.
+		"cache-dir":      "trivy-cache",
+		"skip-db-update": "true",
+		"formats":        "sarif,json,sbom",
+		// sign attaches the scan as attestations; verify requires them.
+		"attest":               "vuln,sbom",
+		"require-attestations": "vuln,sbom",
 	}
 	enforce := map[string]string{"stage": "clean", "images": host + "/demo/app", "mode": "enforce"}
 	for k, v := range policy {
 		chain[k], enforce[k] = v, v
 	}
 	f.steps = append(f.steps,
-		demoStep{title: "push to two repositories, sign, verify, and preview the lifecycle policy", inputs: chain},
+		demoStep{title: "push to two repositories, scan, sign, verify, and preview the lifecycle policy", inputs: chain},
 		demoStep{title: "clean: enforce the lifecycle policy", inputs: enforce},
 	)
 	return f, nil
