@@ -29,3 +29,13 @@ func ConfigureTrivyLogging(w io.Writer, debug bool) {
 	}
 	slog.SetDefault(tlog.New(h))
 }
+
+// ensureLogging replaces Trivy's buffering default handler when the program
+// did not call ConfigureTrivyLogging: that handler keeps every record in
+// memory and is not safe for concurrent use, and platforms are scanned
+// concurrently. Records then go nowhere.
+func ensureLogging() {
+	if _, ok := slog.Default().Handler().(*tlog.DeferredHandler); ok {
+		ConfigureTrivyLogging(nil, false)
+	}
+}

@@ -12,9 +12,11 @@ import (
 
 	"github.com/aquasecurity/trivy/pkg/cache"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -243,5 +245,56 @@ func TestCorruptLayerIsNamed(t *testing.T) {
 	want := fmt.Sprintf("layer %s of %s (linux/amd64) cannot be analysed (failed to extract the archive: archive/tar: invalid tar header): the image is corrupt; rebuild and push it", diffID, ref)
 	if err.Error() != want {
 		t.Errorf("error %q\nwant  %q", err, want)
+	}
+}
+
+func pushLargeIndex(t testing.TB, host string, o vulndb.LargeOptions) name.Digest {
+	t.Helper()
+	idx, err := vulndb.LargeIndex(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	ref, err := name.NewDigest(host+"/bench/app@"+d.String(), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func TestLargeIndexHasExactlyTheFixtureFindings(t *testing.T) {
+	host := startRegistry(t, nil)
+	ref := pushLargeIndex(t, host, vulndb.LargeOptions{OSPackages: 60, NpmPackages: 40, SharedBytes: 1 << 20, PlatformBytes: 1 << 20})
+	res, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, offlineOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffRows(t, "findings of the large index", rowsOf(res.Images[0].Findings), expectedRows(vulndb.Expected, ""))
+}
+
+// BenchmarkScanLarge compares one platform with two on images of realistic
+// size (vulndb.DefaultLargeOptions), each iteration with a cold layer cache.
+func BenchmarkScanLarge(b *testing.B) {
+	host := startRegistry(b, nil)
+	ref := pushLargeIndex(b, host, vulndb.DefaultLargeOptions)
+	for _, bc := range []struct {
+		name      string
+		platforms []string
+	}{
+		{"one-platform", []string{vulndb.PlatformAlpine}},
+		{"two-platforms", nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := offlineOptions(b)
+			opts.Platforms = bc.platforms
+			for b.Loop() {
+				if _, err := Scan(context.Background(), []Target{RemoteTarget(ref)}, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

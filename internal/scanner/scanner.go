@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -12,23 +11,9 @@ import (
 	"sync"
 	"time"
 
-	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
 	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
 	"github.com/aquasecurity/trivy/pkg/cache"
-	"github.com/aquasecurity/trivy/pkg/commands/artifact"
-	"github.com/aquasecurity/trivy/pkg/fanal/applier"
-	fanalartifact "github.com/aquasecurity/trivy/pkg/fanal/artifact"
-	artimage "github.com/aquasecurity/trivy/pkg/fanal/artifact/image"
-	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
-	"github.com/aquasecurity/trivy/pkg/flag"
-	"github.com/aquasecurity/trivy/pkg/rpc/client"
-	"github.com/aquasecurity/trivy/pkg/scan"
-	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
-	"github.com/aquasecurity/trivy/pkg/scan/local"
-	"github.com/aquasecurity/trivy/pkg/scan/ospkg"
 	"github.com/aquasecurity/trivy/pkg/types"
-	"github.com/aquasecurity/trivy/pkg/vex"
-	"github.com/aquasecurity/trivy/pkg/vulnerability"
 )
 
 // Trivy keeps process-wide state (the bolt DB handle, the default HTTP
@@ -56,6 +41,7 @@ func Scan(ctx context.Context, targets []Target, opts Options) (_ *Result, err e
 
 	trivyMu.Lock()
 	defer trivyMu.Unlock()
+	ensureLogging()
 	defer func() {
 		var e *Error
 		if errors.As(err, &e) && e.Kind == ErrTimeout && strings.HasPrefix(e.Msg, "scan timed out") {
@@ -79,17 +65,14 @@ func Scan(ctx context.Context, targets []Target, opts Options) (_ *Result, err e
 		res.DB = info
 	}
 
-	fo := n.trivyOptions()
-	factory := &serviceFactory{hooks: n.hooks}
-	defer factory.close()
-	runner, err := artifact.NewRunner(ctx, fo, artifact.TargetContainerImage, artifact.WithInitializeService(factory.initialize))
+	eng, err := newEngine(ctx, n)
 	if err != nil {
-		return nil, runnerError(ctx, n, err)
+		return nil, err
 	}
-	defer runner.Close(ctx)
+	defer eng.close()
 
 	for _, t := range targets {
-		img, err := scanTarget(ctx, runner, factory, fo, n, t)
+		img, err := scanTarget(ctx, eng, n, t)
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +81,7 @@ func Scan(ctx context.Context, targets []Target, opts Options) (_ *Result, err e
 
 	if n.Server != "" {
 		res.DB.Server = n.Server
-		if meta := factory.serverDB; meta != nil {
+		if meta := eng.serverDB; meta != nil {
 			res.DB.SchemaVersion = meta.Version
 			res.DB.UpdatedAt = meta.UpdatedAt
 			res.DB.NextUpdate = meta.NextUpdate
@@ -119,29 +102,28 @@ func Scan(ctx context.Context, targets []Target, opts Options) (_ *Result, err e
 	return res, nil
 }
 
-func scanTarget(ctx context.Context, runner artifact.Runner, factory *serviceFactory, fo flag.Options, n normalized, t Target) (*ImageResult, error) {
+func scanTarget(ctx context.Context, eng *engine, n normalized, t Target) (*ImageResult, error) {
 	ri, err := resolve(ctx, t, n)
 	if err != nil {
 		return nil, err
 	}
 	defer ri.cleanup()
 
+	reports, err := scanPlatforms(ctx, eng, ri)
+	if err != nil {
+		return nil, err
+	}
 	out := &ImageResult{Reference: ri.reference, Repository: ri.repository, Digest: ri.digest}
 	var reported, hidden [][]Finding
-	for _, p := range ri.platforms {
-		factory.current = ri.trivyImage(p)
-		rep, err := runner.ScanImage(ctx, fo)
-		if err != nil {
-			return nil, scanError(ctx, n, fmt.Sprintf("%s (%s)", ri.reference, p.platform), err)
-		}
+	for i, p := range ri.platforms {
+		rep := reports[i]
 		if v := rep.Trivy.Version; v == "" || v == "dev" {
 			// A build without Trivy's version linked still names the
 			// Trivy it embeds in every report it writes.
 			rep.Trivy.Version = trivyVersion()
 		}
 		// Filter with every severity first: that is what the gate sees.
-		rep, err = runner.Filter(ctx, fo, rep)
-		if err != nil {
+		if err := eng.filter(ctx, rep); err != nil {
 			return nil, &Error{Kind: ErrScanFailed, Msg: fmt.Sprintf("filter findings of %s (%s): %v: check ignore-file and vex", ri.reference, p.platform, err), Err: err}
 		}
 		all := findingsOf(rep, p.platform)
@@ -161,6 +143,55 @@ func scanTarget(ctx context.Context, runner artifact.Runner, factory *serviceFac
 	out.HiddenBySeverity = mergeFindings(hidden...)
 	out.Counts, out.Fixable = countFindings(out.Findings)
 	return out, nil
+}
+
+// platformWorkers bounds the platforms analysed at once; Trivy analyses up
+// to five layers of each in parallel.
+const platformWorkers = 4
+
+// scanPlatforms scans every platform of an image at once, reports in
+// platform order. The first failure cancels the others.
+func scanPlatforms(parent context.Context, eng *engine, ri *resolvedImage) ([]types.Report, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	reports := make([]types.Report, len(ri.platforms))
+	errs := make([]error, len(ri.platforms))
+	scans := make([]*platformScan, len(ri.platforms))
+	for i, p := range ri.platforms {
+		var err error
+		if scans[i], err = eng.prepare(ri.trivyImage(p)); err != nil {
+			return nil, scanError(parent, eng.n, fmt.Sprintf("%s (%s)", ri.reference, p.platform), err)
+		}
+	}
+	sem := make(chan struct{}, platformWorkers)
+	var wg sync.WaitGroup
+	for i := range ri.platforms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			reports[i], errs[i] = scans[i].scan(ctx, eng.scanOpt)
+			if errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// Report the failure that caused the others, not their cancellation.
+	for _, wantCause := range []bool{true, false} {
+		for i, err := range errs {
+			if err != nil && (!wantCause || !errors.Is(err, context.Canceled)) {
+				return nil, scanError(parent, eng.n, fmt.Sprintf("%s (%s)", ri.reference, ri.platforms[i].platform), err)
+			}
+		}
+	}
+	return reports, nil
 }
 
 // bySeverity returns a copy of a filtered report keeping only the reported
@@ -186,154 +217,8 @@ func bySeverity(rep types.Report, severities []string) types.Report {
 	return out
 }
 
-// trivyOptions builds the flag.Options Trivy's CLI would, minus CLI defaults,
-// which a hand-built struct does not get.
-func (n normalized) trivyOptions() flag.Options {
-	var fo flag.Options
-	fo.AppVersion = trivyVersion()
-	fo.GlobalOptions = flag.GlobalOptions{Quiet: true, Timeout: n.Timeout, CacheDir: n.CacheDir}
-	fo.CacheOptions = flag.CacheOptions{CacheBackend: n.LayerCache}
-	fo.DBOptions = flag.DBOptions{
-		// ensureDB has already downloaded and validated the DB through our
-		// registry client; Trivy only opens it.
-		SkipDBUpdate:       true,
-		SkipJavaDBUpdate:   n.SkipDBUpdate,
-		NoProgress:         true,
-		DBRepositories:     n.dbRefs,
-		JavaDBRepositories: n.javaDBRefs,
-	}
-	fo.ImageOptions = flag.ImageOptions{ImageSources: ftypes.ImageSources{ftypes.RemoteImageSource}}
-	fo.PackageOptions = flag.PackageOptions{PkgTypes: n.PkgTypes, PkgRelationships: ftypes.Relationships}
-	if n.Server != "" {
-		fo.RemoteOptions = flag.RemoteOptions{ServerAddr: n.Server, TokenHeader: n.ServerTokenHeader, Token: n.ServerToken}
-		if n.ServerToken != "" {
-			fo.RemoteOptions.CustomHeaders = http.Header{n.ServerTokenHeader: []string{n.ServerToken}}
-		}
-	}
-	fo.ReportOptions = flag.ReportOptions{
-		Format:     types.FormatJSON,
-		Severities: allSeverities(),
-		IgnoreFile: n.IgnoreFile,
-	}
-	scanners := types.Scanners{types.SBOMScanner}
-	if slices.Contains(n.Scanners, ScannerVuln) {
-		scanners = append(scanners, types.VulnerabilityScanner)
-	}
-	if slices.Contains(n.Scanners, ScannerSecret) {
-		scanners = append(scanners, types.SecretScanner)
-	}
-	fo.ScanOptions = flag.ScanOptions{
-		Scanners:         scanners,
-		Parallel:         5,
-		SkipVersionCheck: true,
-		DisableTelemetry: true,
-	}
-	fo.VulnerabilityOptions = flag.VulnerabilityOptions{
-		SkipVEXRepoUpdate:   true,
-		VulnSeveritySources: []dbtypes.SourceID{"auto"},
-	}
-	if n.IgnoreUnfixed {
-		// What the CLI's --ignore-unfixed expands to: every status but "fixed".
-		for _, s := range dbtypes.Statuses {
-			if st := dbtypes.NewStatus(s); st != dbtypes.StatusFixed {
-				fo.IgnoreStatuses = append(fo.IgnoreStatuses, st)
-			}
-		}
-	}
-	for _, p := range n.VEX {
-		fo.VEXSources = append(fo.VEXSources, vex.Source{Type: vex.TypeFile, FilePath: p})
-	}
-	return fo
-}
-
 func allSeverities() []dbtypes.Severity {
 	return []dbtypes.Severity{dbtypes.SeverityUnknown, dbtypes.SeverityLow, dbtypes.SeverityMedium, dbtypes.SeverityHigh, dbtypes.SeverityCritical}
-}
-
-// serviceFactory replaces Trivy's image service so that Trivy analyses the
-// image we resolved with our registry client instead of pulling it again.
-type serviceFactory struct {
-	hooks
-	current    ftypes.Image
-	local      cache.Cache
-	closeLocal func()
-	serverDB   *metadataInfo
-}
-
-type metadataInfo struct {
-	Version                             int
-	UpdatedAt, NextUpdate, DownloadedAt time.Time
-}
-
-func (f *serviceFactory) initialize(ctx context.Context, conf artifact.ScannerConfig) (scan.Service, func(), error) {
-	if f.current == nil {
-		return scan.Service{}, nil, errors.New("no image selected")
-	}
-	if conf.ServerOption.RemoteURL != "" {
-		var c cache.ArtifactCache = cache.NewRemoteCache(ctx, conf.RemoteCacheOptions)
-		art, err := f.artifact(c, conf.ArtifactOption)
-		if err != nil {
-			return scan.Service{}, nil, err
-		}
-		return scan.NewService(serverInfoRecorder{client.NewService(conf.ServerOption), f}, art), func() {}, nil
-	}
-
-	// One cache for the whole Scan call: a layer another platform already
-	// analysed is found by its key and not analysed again.
-	if f.local == nil {
-		c, cleanup, err := cache.New(conf.CacheOptions)
-		if err != nil {
-			return scan.Service{}, nil, fmt.Errorf("layer cache: %w", err)
-		}
-		f.local, f.closeLocal = c, cleanup
-	}
-	art, err := f.artifact(f.local, conf.ArtifactOption)
-	if err != nil {
-		return scan.Service{}, nil, err
-	}
-	svc := local.NewService(applier.NewApplier(f.local), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(trivydb.Config{}))
-	return scan.NewService(svc, art), func() {}, nil
-}
-
-func (f *serviceFactory) artifact(c cache.ArtifactCache, opt fanalartifact.Option) (fanalartifact.Artifact, error) {
-	if f.wrapCache != nil {
-		c = f.wrapCache(c)
-	}
-	return artimage.NewArtifact(f.current, c, opt)
-}
-
-func (f *serviceFactory) close() {
-	if f.closeLocal != nil {
-		f.closeLocal()
-	}
-}
-
-// serverInfoRecorder keeps the server's DB metadata, which the client
-// receives with every scan response.
-type serverInfoRecorder struct {
-	client.Service
-	f *serviceFactory
-}
-
-func (s serverInfoRecorder) Scan(ctx context.Context, target, artifactKey string, blobKeys []string, options types.ScanOptions) (types.ScanResponse, error) {
-	resp, err := s.Service.Scan(ctx, target, artifactKey, blobKeys, options)
-	if err == nil && resp.ServerInfo.VulnerabilityDB != nil {
-		m := resp.ServerInfo.VulnerabilityDB
-		s.f.serverDB = &metadataInfo{Version: m.Version, UpdatedAt: m.UpdatedAt, NextUpdate: m.NextUpdate, DownloadedAt: m.DownloadedAt}
-	}
-	return resp, err
-}
-
-func runnerError(ctx context.Context, n normalized, err error) error {
-	if ctx.Err() != nil {
-		return timeoutError(ctx, err)
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "DB error") || strings.Contains(msg, "vulnerability DB") {
-		return &Error{Kind: ErrCorruptDB, Err: err, Msg: fmt.Sprintf(
-			"vulnerability DB in %s cannot be opened (%v): delete that directory and scan again without skip-db-update", dbDir(n.CacheDir), err)}
-	}
-	return &Error{Kind: ErrScanFailed, Err: err, Msg: fmt.Sprintf("initialise the scanner: %v", err)}
 }
 
 func scanError(ctx context.Context, n normalized, what string, err error) error {

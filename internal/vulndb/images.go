@@ -52,6 +52,7 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 type file struct {
 	path    string
 	content string
+	mode    int64 // 0 means 0644
 }
 
 func layer(files []file) (v1.Layer, error) {
@@ -70,7 +71,11 @@ func layer(files []file) (v1.Layer, error) {
 				return nil, err
 			}
 		}
-		hdr := &tar.Header{Name: f.path, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(f.content)), ModTime: epoch}
+		mode := f.mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		hdr := &tar.Header{Name: f.path, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(f.content)), ModTime: epoch}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}
@@ -95,7 +100,7 @@ func SharedLayer() (v1.Layer, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, file{NpmPackagePath(p.Name), string(manifest) + "\n"})
+		files = append(files, file{path: NpmPackagePath(p.Name), content: string(manifest) + "\n"})
 	}
 	return layer(files)
 }
@@ -113,9 +118,9 @@ func AlpineLayer() (v1.Layer, error) {
 			strings.Repeat("A", 27), p.Name, p.Version, arch, p.source())
 	}
 	return layer([]file{
-		{"etc/alpine-release", AlpineRelease + "\n"},
-		{"etc/os-release", fmt.Sprintf("NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=%s\nPRETTY_NAME=\"Alpine Linux v%s\"\n", AlpineRelease, alpineStream)},
-		{"lib/apk/db/installed", apk.String()},
+		{path: "etc/alpine-release", content: AlpineRelease + "\n"},
+		{path: "etc/os-release", content: fmt.Sprintf("NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=%s\nPRETTY_NAME=\"Alpine Linux v%s\"\n", AlpineRelease, alpineStream)},
+		{path: "lib/apk/db/installed", content: apk.String()},
 	})
 }
 
@@ -135,9 +140,9 @@ func DebianLayer() (v1.Layer, error) {
 		fmt.Fprintf(&status, "Version: %s\nMaintainer: Debian fixture <fixture@example.invalid>\nDescription: %s package\n\n", p.Version, p.Name)
 	}
 	return layer([]file{
-		{"etc/debian_version", DebianRelease + "\n"},
-		{"etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n"},
-		{"var/lib/dpkg/status", status.String()},
+		{path: "etc/debian_version", content: DebianRelease + "\n"},
+		{path: "etc/os-release", content: "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n"},
+		{path: "var/lib/dpkg/status", content: status.String()},
 	})
 }
 

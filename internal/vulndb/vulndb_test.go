@@ -304,3 +304,48 @@ func TestWriteSampleLayout(t *testing.T) {
 		t.Errorf("layout index.json is %s, want the sample index %s", got, wantDigest)
 	}
 }
+
+func TestLargeIndexIsDeterministicAndShared(t *testing.T) {
+	o := LargeOptions{OSPackages: 20, NpmPackages: 10, SharedBytes: 300 << 10, PlatformBytes: 600 << 10}
+	a, err := LargeIndex(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LargeIndex(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := a.Digest()
+	db, _ := b.Digest()
+	if da != db {
+		t.Fatalf("two builds differ: %s %s", da, db)
+	}
+	im, err := a.IndexManifest()
+	if err != nil || len(im.Manifests) != 2 {
+		t.Fatalf("manifests: %v %v", im, err)
+	}
+	var layerSets [][]v1.Hash
+	var size int64
+	for _, m := range im.Manifests {
+		img, err := a.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, _ := img.Layers()
+		var ds []v1.Hash
+		for _, l := range ls {
+			d, _ := l.Digest()
+			s, _ := l.Size()
+			size += s
+			ds = append(ds, d)
+		}
+		layerSets = append(layerSets, ds)
+	}
+	if len(layerSets[0]) != 4 || layerSets[0][0] != layerSets[1][0] || layerSets[0][1] != layerSets[1][1] || layerSets[0][2] == layerSets[1][2] {
+		t.Errorf("layers: %v: want npm and assets shared, OS layers distinct", layerSets)
+	}
+	// Filler is half random: it does not compress away.
+	if size < int64(o.SharedBytes+o.PlatformBytes) {
+		t.Errorf("compressed layers total %d bytes, want at least %d", size, o.SharedBytes+o.PlatformBytes)
+	}
+}
