@@ -53,6 +53,10 @@ type resolvedImage struct {
 	tag        string
 	platforms  []platformImage
 	cleanup    func()
+	// fastGunzip is set for sources whose layers are stored compressed
+	// (registries, OCI layouts), not docker-save tarballs, which would
+	// compress a layer only to decompress it again.
+	fastGunzip bool
 }
 
 type platformImage struct {
@@ -88,6 +92,7 @@ func resolveRemote(ctx context.Context, ref name.Reference, opts []remote.Option
 		repository: ref.Context().Name(),
 		digest:     desc.Digest.String(),
 		cleanup:    func() {},
+		fastGunzip: true,
 	}
 	if tag, ok := ref.(name.Tag); ok {
 		out.tag = tag.TagStr()
@@ -190,7 +195,7 @@ func resolveLayout(dir, display string, filter []v1.Platform, cleanup func()) (*
 	if err != nil {
 		return nil, err
 	}
-	return &resolvedImage{reference: display, digest: digest, platforms: platforms, cleanup: cleanup}, nil
+	return &resolvedImage{reference: display, digest: digest, platforms: platforms, cleanup: cleanup, fastGunzip: true}, nil
 }
 
 // indexPlatforms lists the images of an index (descending into nested
@@ -446,6 +451,9 @@ func (i trivyImage) RepoDigests() []string { return i.repoDigests }
 
 func (r *resolvedImage) trivyImage(p platformImage) trivyImage {
 	ti := trivyImage{Image: p.image, name: r.reference}
+	if r.fastGunzip {
+		ti.Image = fastGunzipImage{Image: p.image}
+	}
 	if r.repository != "" {
 		ti.repoDigests = []string{r.repository + "@" + p.digest}
 		if r.tag != "" {
