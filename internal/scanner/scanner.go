@@ -26,8 +26,8 @@ type hooks struct {
 	wrapCache func(cache.ArtifactCache) cache.ArtifactCache
 }
 
-// Scan scans every target, every platform of each, sequentially with one
-// Trivy runner and one layer cache, so a layer shared by several platforms or
+// Scan scans every target in turn and the platforms of each at the same
+// time, over one layer cache, so a layer shared by several platforms or
 // images is analysed once. Scan returns *Error when the scan could not run;
 // a Result always means the scan ran (whether the gate passes is Gate's job).
 func Scan(ctx context.Context, targets []Target, opts Options) (_ *Result, err error) {

@@ -93,7 +93,7 @@ func TestScanLocalTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Three targets in one call: one runner, one layer cache.
+	// Three targets in one call: one engine, one layer cache.
 	res, err := Scan(context.Background(), []Target{PathTarget(dir), PathTarget(archive), PathTarget(dockerSave)}, offlineOptions(t))
 	if err != nil {
 		t.Fatal(err)

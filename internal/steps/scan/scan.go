@@ -142,11 +142,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Duration = time.Since(start)
 	res.Seconds = res.Duration.Seconds()
+	// The caller reports a failed gate as the step's error: one annotation.
+	opts.Log.Infof("scan %s", verdict)
 	if failed {
-		opts.Log.Warnf("scan %s", verdict)
 		return res, &report.GateError{Verdict: "scan " + verdict}
 	}
-	opts.Log.Infof("scan %s", verdict)
 	return res, nil
 }
 
