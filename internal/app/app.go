@@ -21,7 +21,6 @@ import (
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
-	"github.com/registry-actions/registry/internal/scanner"
 	"github.com/registry-actions/registry/internal/version"
 )
 
@@ -58,13 +57,14 @@ func Main(ctx context.Context, pio IO) int {
 		pio.Getenv = func(string) string { return "" }
 	}
 	action := len(pio.Args) == 0 && pio.Getenv("GITHUB_ACTIONS") == "true"
-	// Trivy logs through slog's default logger, which buffers every record
-	// until configured; its lines join the log where the stages write.
-	trivyLog := pio.Stderr
-	if action {
-		trivyLog = pio.Stdout
+	if !engineLinked && needsEngine(pio, action) {
+		return runFullBuild(pio)
 	}
-	scanner.ConfigureTrivyLogging(trivyLog, pio.Getenv("RUNNER_DEBUG") == "1")
+	engineLog := pio.Stderr
+	if action {
+		engineLog = pio.Stdout
+	}
+	configureEngineLogging(engineLog, pio.Getenv("RUNNER_DEBUG") == "1")
 	if action {
 		return runAction(ctx, pio)
 	}

@@ -66,6 +66,9 @@ Every flag has the name of the Action input it mirrors. Run one stage
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintf(cmd.OutOrStdout(), "registry %s\n", version.String())
+			if !engineLinked {
+				fmt.Fprintf(cmd.OutOrStdout(), "lean build: commands that scan run the full build beside it\n")
+			}
 		},
 	})
 	root.AddCommand(demoCommand(pio, exit))
