@@ -38,6 +38,7 @@ func runClean(ctx context.Context, r *Run) (report.Result, error) {
 		DeleteOrphans: v.Bool("delete-orphans"),
 		Protected:     r.protectedDigests(),
 		OutputDir:     r.Path(v.String("output-dir")),
+		WorkDir:       r.IO.Dir,
 		Registry:      r.Registry,
 		ECR: func(ctx context.Context, host registry.ECRHost) (clean.ECRAPI, error) {
 			return ecr.New(ctx, ecr.Options{Region: host.Region, RegistryID: host.AccountID})

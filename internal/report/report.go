@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 )
@@ -146,3 +147,17 @@ func HumanBytes(n int64) string {
 type GateError struct{ Verdict string }
 
 func (e *GateError) Error() string { return e.Verdict }
+
+// DisplayPath shows a file the step wrote relative to the working directory
+// when it lies inside it, so that an output path resolves the same in the
+// Action's container (/github/workspace) and in the steps after it.
+func DisplayPath(workDir, p string) string {
+	if workDir == "" || p == "" {
+		return p
+	}
+	rel, err := filepath.Rel(workDir, p)
+	if err != nil || !filepath.IsLocal(rel) {
+		return p
+	}
+	return rel
+}

@@ -121,10 +121,11 @@ func TestCleanOCIRegistryPreviewThenEnforce(t *testing.T) {
 	if res.Outputs["deleted-count"] != fmt.Sprint(len(old.Manifests)) || res.Outputs["deleted"] != "" {
 		t.Errorf("preview outputs: %v", res.Outputs)
 	}
-	planPath := res.Outputs["plan"]
-	if planPath != filepath.Join(ws, "registry-reports", "clean-plan.json") {
-		t.Errorf("plan output %q", planPath)
+	// Relative to the workspace, so later steps find it after a container action.
+	if res.Outputs["plan"] != "registry-reports/clean-plan.json" {
+		t.Errorf("plan output %q", res.Outputs["plan"])
 	}
+	planPath := filepath.Join(ws, res.Outputs["plan"])
 	var plan struct {
 		Mode         string `json:"mode"`
 		Repositories []struct {
@@ -620,7 +621,7 @@ func TestCleanBadInputsFailWithOneLine(t *testing.T) {
 		{"no images", map[string]string{"untagged-older-than": "7d", "images": ""}, 2,
 			`clean: input "images" is required: name the images to clean, or run push earlier in the same chain`},
 		{"more than max-deletions", map[string]string{"policy": expireV1Policy, "mode": "enforce", "max-deletions": "3"}, 3,
-			"clean: the plan deletes 8 manifests, more than max-deletions 3, so nothing was deleted: review the plan (" + filepath.Join(ws, "registry-reports", "clean-plan.json") + ") and raise max-deletions to at least 8 to proceed"},
+			"clean: the plan deletes 8 manifests, more than max-deletions 3, so nothing was deleted: review the plan (registry-reports/clean-plan.json) and raise max-deletions to at least 8 to proceed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,6 +56,9 @@ type Options struct {
 	Protected []string
 	// OutputDir receives the JSON plan; empty writes none.
 	OutputDir string
+	// WorkDir is the working directory: the plan output names the file
+	// relative to it, so later steps find it after a container action.
+	WorkDir string
 	// Now is when ages are measured from (default: the current time).
 	Now time.Time
 
@@ -128,6 +131,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.OutputDir != "" {
 		res.PlanFile = filepath.Join(opts.OutputDir, PlanFileName)
+		res.PlanPath = report.DisplayPath(opts.WorkDir, res.PlanFile)
 	}
 	if mode == ModeApply {
 		for _, t := range targets {
@@ -167,7 +171,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return res, err
 		}
 		return res, &report.GateError{Verdict: fmt.Sprintf("clean: the plan deletes %d manifests, more than max-deletions %d, so nothing was deleted: review the plan (%s) and raise max-deletions to at least %d to proceed",
-			res.Totals.Planned, opts.MaxDeletions, orNone(res.PlanFile), res.Totals.Planned)}
+			res.Totals.Planned, opts.MaxDeletions, orNone(res.PlanPath), res.Totals.Planned)}
 	}
 	var failures []string
 	for i, t := range targets {

@@ -33,6 +33,8 @@ type Result struct {
 	Blocked  string   `json:"blocked,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	PlanFile string   `json:"-"`
+	// PlanPath is PlanFile as the plan output shows it.
+	PlanPath string `json:"-"`
 }
 
 // RepositoryResult is one repository's plan and what became of it.
@@ -166,7 +168,7 @@ func (r *Result) Outputs() []report.Output {
 		{Name: "deleted-count", Value: fmt.Sprint(count)},
 		{Name: "kept-count", Value: fmt.Sprint(r.Totals.Kept)},
 		{Name: "failed", Value: strings.Join(r.failed(), "\n")},
-		{Name: "plan", Value: r.PlanFile},
+		{Name: "plan", Value: r.PlanPath},
 		{Name: "policy", Value: strings.TrimSpace(string(r.Policy))},
 	}
 }
@@ -196,7 +198,7 @@ func (r *Result) Summary(md *report.Markdown) {
 		})
 	}
 	if r.PlanFile != "" {
-		md.Paragraph("Plan file: %s", report.Code(r.PlanFile))
+		md.Paragraph("Plan file: %s", report.Code(r.PlanPath))
 	}
 }
 
@@ -540,7 +542,7 @@ func (r *Result) Text(w io.Writer) {
 		fmt.Fprintf(w, "\npolicy compiled from the shorthand (paste into ECR):\n%s", r.Policy)
 	}
 	if r.PlanFile != "" {
-		fmt.Fprintf(w, "plan: %s\n", r.PlanFile)
+		fmt.Fprintf(w, "plan: %s\n", r.PlanPath)
 	}
 }
 

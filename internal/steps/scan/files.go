@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"github.com/registry-actions/registry/internal/report"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -52,7 +54,7 @@ func (r *Result) writeReports(ctx context.Context, opts Options, formats []strin
 		if err := writeFile(path, buf.Bytes()); err != nil {
 			return err
 		}
-		r.SARIF = relative(opts.WorkDir, path)
+		r.SARIF = report.DisplayPath(opts.WorkDir, path)
 	}
 	wantJSON, wantSBOM := slices.Contains(formats, FormatJSON), slices.Contains(formats, FormatSBOM)
 	if r.Scanner == ScannerECR {
@@ -78,7 +80,7 @@ func (r *Result) writeReports(ctx context.Context, opts Options, formats []strin
 				if err := writeFile(path, buf.Bytes()); err != nil {
 					return err
 				}
-				pr.TrivyJSON = relative(opts.WorkDir, path)
+				pr.TrivyJSON = report.DisplayPath(opts.WorkDir, path)
 				r.JSON = append(r.JSON, pr.TrivyJSON)
 			}
 			if wantSBOM {
@@ -90,7 +92,7 @@ func (r *Result) writeReports(ctx context.Context, opts Options, formats []strin
 				if err := writeFile(path, buf.Bytes()); err != nil {
 					return err
 				}
-				pr.SBOM = relative(opts.WorkDir, path)
+				pr.SBOM = report.DisplayPath(opts.WorkDir, path)
 				r.SBOM = append(r.SBOM, pr.SBOM)
 			}
 			r.Images[i].Reports = append(r.Images[i].Reports, pr)
@@ -112,7 +114,7 @@ func (r *Result) writeECRFindings(opts Options) error {
 		if err := writeFile(path, append(data, '\n')); err != nil {
 			return err
 		}
-		rel := relative(opts.WorkDir, path)
+		rel := report.DisplayPath(opts.WorkDir, path)
 		r.JSON = append(r.JSON, rel)
 		r.Images[i].Reports = append(r.Images[i].Reports, PlatformReports{Digest: img.Digest, Findings: rel})
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -299,18 +298,6 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// relative makes p relative to base when it lies inside it.
-func relative(base, p string) string {
-	if base == "" || p == "" {
-		return p
-	}
-	rel, err := filepath.Rel(base, p)
-	if err != nil || !filepath.IsLocal(rel) {
-		return p
-	}
-	return rel
 }
 
 func ensureDir(dir string) error {
