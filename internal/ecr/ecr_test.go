@@ -20,15 +20,7 @@ import (
 // TestMain isolates the tests from the machine's AWS configuration: no
 // profile, no endpoint override, no instance metadata lookups.
 func TestMain(m *testing.M) {
-	for _, v := range os.Environ() {
-		name, _, _ := strings.Cut(v, "=")
-		if strings.HasPrefix(name, "AWS_") {
-			os.Unsetenv(name)
-		}
-	}
-	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	fakeecr.IsolateAWS()
 	os.Exit(m.Run())
 }
 

@@ -37,6 +37,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -539,4 +540,19 @@ func (s *Server) repositoryURI(name string) string {
 
 func (s *Server) authToken() string {
 	return base64.StdEncoding.EncodeToString([]byte("AWS:" + s.password))
+}
+
+// IsolateAWS keeps a test process away from the machine's AWS configuration:
+// no AWS_* variables, no profiles or credentials files, no instance
+// metadata. Call it from TestMain before m.Run.
+func IsolateAWS() {
+	for _, v := range os.Environ() {
+		name, _, _ := strings.Cut(v, "=")
+		if strings.HasPrefix(name, "AWS_") {
+			os.Unsetenv(name)
+		}
+	}
+	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }

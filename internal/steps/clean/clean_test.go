@@ -33,15 +33,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	for _, v := range os.Environ() {
-		k, _, _ := strings.Cut(v, "=")
-		if strings.HasPrefix(k, "AWS_") {
-			os.Unsetenv(k)
-		}
-	}
-	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	fakeecr.IsolateAWS()
 	os.Exit(m.Run())
 }
 
