@@ -686,7 +686,10 @@ func TestThrottlingIsRetried(t *testing.T) {
 		t.Errorf("got %d images", len(images))
 	}
 	if n := srv.Count(fakeecr.OpDescribeImages); n != 5 {
-		t.Errorf("DescribeImages calls = %d, want 5", n)
+		t.Errorf("DescribeImages attempts = %d, want 5", n)
+	}
+	if n := srv.Calls(fakeecr.OpDescribeImages); n != 1 {
+		t.Errorf("DescribeImages calls = %d, want one call retried four times", n)
 	}
 }
 

@@ -70,15 +70,15 @@ func TestAPIEconomy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		economy(t, "ECR", fmt.Sprintf("list %d images", n), "⌈N/1000⌉ DescribeImages", srv.Count(fakeecr.OpDescribeImages), ceilDiv(n, 1000))
-		economy(t, "ECR", fmt.Sprintf("read %d manifests", n), "⌈N/100⌉ BatchGetImage", srv.Count(fakeecr.OpBatchGetImage), ceilDiv(n, 100))
+		economy(t, "ECR", fmt.Sprintf("list %d images", n), "⌈N/1000⌉ DescribeImages", srv.Calls(fakeecr.OpDescribeImages), ceilDiv(n, 1000))
+		economy(t, "ECR", fmt.Sprintf("read %d manifests", n), "⌈N/100⌉ BatchGetImage", srv.Calls(fakeecr.OpBatchGetImage), ceilDiv(n, 100))
 		pl := plan(inv)
 		d := len(pl.Delete)
 		del := store.Delete(context.Background(), inv, pl.Delete)
 		if del.Err != nil || len(del.Deleted) != d {
 			t.Fatalf("deleted %d of %d: %v", len(del.Deleted), d, del.Err)
 		}
-		economy(t, "ECR", fmt.Sprintf("delete %d manifests (%d indexes, their platforms and signatures)", d, indexes), "⌈D/100⌉ BatchDeleteImage", srv.Count(fakeecr.OpBatchDeleteImage), ceilDiv(d, 100))
+		economy(t, "ECR", fmt.Sprintf("delete %d manifests (%d indexes, their platforms and signatures)", d, indexes), "⌈D/100⌉ BatchDeleteImage", srv.Calls(fakeecr.OpBatchDeleteImage), ceilDiv(d, 100))
 	})
 
 	t.Run("GHCR", func(t *testing.T) {

@@ -70,10 +70,10 @@ func TestECRListingAndDeletingCostBatches(t *testing.T) {
 	if len(inv.Artifacts) != n {
 		t.Fatalf("%d artifacts, want %d", len(inv.Artifacts), n)
 	}
-	if got := srv.Count(fakeecr.OpDescribeImages); got != 2 {
+	if got := srv.Calls(fakeecr.OpDescribeImages); got != 2 {
 		t.Errorf("DescribeImages calls = %d, want ⌈1100/1000⌉ = 2", got)
 	}
-	if got := srv.Count(fakeecr.OpBatchGetImage); got != 11 {
+	if got := srv.Calls(fakeecr.OpBatchGetImage); got != 11 {
 		t.Errorf("BatchGetImage calls = %d, want ⌈1100/100⌉ = 11", got)
 	}
 	var order []string
@@ -84,7 +84,7 @@ func TestECRListingAndDeletingCostBatches(t *testing.T) {
 	if del.Err != nil || len(del.Deleted) != 150 {
 		t.Fatalf("deleted %d, err %v", len(del.Deleted), del.Err)
 	}
-	if got := srv.Count(fakeecr.OpBatchDeleteImage); got != 2 {
+	if got := srv.Calls(fakeecr.OpBatchDeleteImage); got != 2 {
 		t.Errorf("BatchDeleteImage calls = %d, want ⌈150/100⌉ = 2", got)
 	}
 	if left := len(srv.Images("app")); left != n-150 {
@@ -199,7 +199,7 @@ func TestECRDeletingIndexesWithSignaturesCostsOneCallPer100(t *testing.T) {
 	if del.Err != nil || len(del.Deleted) != 160 || len(srv.Images("app")) != 0 {
 		t.Fatalf("deleted %d, err %v, left %d", len(del.Deleted), del.Err, len(srv.Images("app")))
 	}
-	if got := srv.Count(fakeecr.OpBatchDeleteImage); got != 2 {
+	if got := srv.Calls(fakeecr.OpBatchDeleteImage); got != 2 {
 		t.Errorf("BatchDeleteImage calls = %d, want ⌈160/100⌉ = 2", got)
 	}
 	// No signature went in the same call as its image.

@@ -114,6 +114,7 @@ type Server struct {
 	repos          map[string]*repository
 	repoOrder      []string
 	counts         map[string]int
+	calls          map[string]int
 	bodies         map[string][][]byte
 	faults         map[string][]*pendingFault
 }
@@ -128,6 +129,7 @@ func Start(t testing.TB) *Server {
 		password:   DefaultPassword,
 		repos:      map[string]*repository{},
 		counts:     map[string]int{},
+		calls:      map[string]int{},
 		bodies:     map[string][][]byte{},
 		faults:     map[string][]*pendingFault{},
 	}
@@ -312,6 +314,29 @@ func (s *Server) Count(op string) int {
 	return s.counts[op]
 }
 
+// Calls is the number of times a client invoked op: the attempts an SDK
+// retried after a transient failure count once. API-economy assertions use
+// it, so a connection hiccup on a loaded machine does not read as an extra
+// page; Count is for tests about the retries themselves.
+func (s *Server) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+// firstAttempt reports whether r is the first attempt of an operation, from
+// the amz-sdk-request header the AWS SDKs send ("attempt=2; max=8" on a
+// retry). Clients that send no such header make one attempt per call.
+func firstAttempt(r *http.Request) bool {
+	h := r.Header.Get("amz-sdk-request")
+	for part := range strings.SplitSeq(h, ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "attempt="); ok {
+			return v == "1"
+		}
+	}
+	return true
+}
+
 // Counts returns the request count of every operation called.
 func (s *Server) Counts() map[string]int {
 	s.mu.Lock()
@@ -436,6 +461,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts[op]++
+	if firstAttempt(r) {
+		s.calls[op]++
+	}
 	s.bodies[op] = append(s.bodies[op], body)
 
 	if !known {
