@@ -1,6 +1,10 @@
 // Command pushbench measures push against crane and skopeo in the same run,
 // alternating tools, on a fresh in-process registry per cold push, and prints
-// median wall-time ratios as a markdown table.
+// median wall-time ratios as a markdown table. Scenarios: cold push on
+// loopback (with each client's CPU time and the registry's), cold push over a
+// WAN model (a round trip per request, per-connection and link bandwidth),
+// identical re-push, fan-out to three registries (loopback and behind links of
+// fixed bandwidth), and a second repository of the same registry.
 //
 //	go run ./test/bench/pushbench -registry bin/registry -crane bin/crane
 package main
@@ -17,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -30,6 +35,9 @@ type options struct {
 	runs, layers            int
 	layerMiB                int64
 	linkMbps                int
+	wanRTT                  time.Duration
+	wanStreamMbps           int
+	wanLinkMbps             int
 }
 
 func main() {
@@ -41,6 +49,9 @@ func main() {
 	flag.IntVar(&o.layers, "layers", 8, "layers per platform")
 	flag.Int64Var(&o.layerMiB, "layer-mib", 16, "MiB of incompressible data per layer")
 	flag.IntVar(&o.linkMbps, "link-mbps", 400, "bandwidth of each registry's link in the fan-out scenario (0: unlimited loopback)")
+	flag.DurationVar(&o.wanRTT, "wan-rtt", 30*time.Millisecond, "round trip of the WAN model every request pays (0: skip the WAN scenario)")
+	flag.IntVar(&o.wanStreamMbps, "wan-stream-mbps", 100, "throughput of one connection over the WAN model")
+	flag.IntVar(&o.wanLinkMbps, "wan-link-mbps", 1000, "bandwidth of the WAN model's link, shared by all connections")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "pushbench: %v\n", err)
@@ -84,18 +95,29 @@ func run(o options) error {
 		}
 	}
 
-	cold := map[string][]time.Duration{}
+	// Wall time is what users wait for; the client's own CPU time shows how
+	// much of the machine each tool takes from the registry it talks to.
+	cold, coldCPU, serverCPU, wanCold := map[string][]time.Duration{}, map[string][]time.Duration{}, map[string][]time.Duration{}, map[string][]time.Duration{}
 	var repush, fanout1, fanout3, linked1, linked3 []time.Duration
 	var secondRepoBytes []int64
 	for i := 0; i < o.runs; i++ {
 		// Alternate the order so no tool always runs on a warmer machine.
 		rot := append(order[i%len(order):], order[:i%len(order)]...)
 		for _, tool := range rot {
-			d, _, err := timedFresh(func(host string) *exec.Cmd { return tools[tool](host, "bench/app") })
+			m, err := timedFresh(nil, func(host string) *exec.Cmd { return tools[tool](host, "bench/app") })
 			if err != nil {
 				return fmt.Errorf("%s cold push: %w", tool, err)
 			}
-			cold[tool] = append(cold[tool], d)
+			cold[tool] = append(cold[tool], m.wall)
+			coldCPU[tool] = append(coldCPU[tool], m.clientCPU)
+			serverCPU[tool] = append(serverCPU[tool], m.serverCPU)
+			if o.wanRTT > 0 {
+				m, err := timedFresh(wan(o.wanRTT, o.wanStreamMbps, o.wanLinkMbps), func(host string) *exec.Cmd { return tools[tool](host, "bench/app") })
+				if err != nil {
+					return fmt.Errorf("%s cold push over the WAN model: %w", tool, err)
+				}
+				wanCold[tool] = append(wanCold[tool], m.wall)
+			}
 		}
 		// Identical re-push: same registry, second time.
 		reg, err := localregistry.Start(context.Background(), localregistry.Options{Disk: true})
@@ -114,11 +136,11 @@ func run(o options) error {
 		repush = append(repush, d)
 
 		// Fan-out: one registry vs three, each fresh.
-		d1, _, err := timedFresh(func(host string) *exec.Cmd { return tools["registry"](host, "bench/fan") })
+		m1, err := timedFresh(nil, func(host string) *exec.Cmd { return tools["registry"](host, "bench/fan") })
 		if err != nil {
 			return err
 		}
-		fanout1 = append(fanout1, d1)
+		fanout1 = append(fanout1, m1.wall)
 		d3, err := fanOut3(o.registry, layout, 0)
 		if err != nil {
 			return err
@@ -151,6 +173,17 @@ func run(o options) error {
 		m := median(cold[tool])
 		fmt.Printf("| cold push, %s | %s | registry/%s = %.2f | ≤ 1.0 |\n", tool, m.Round(time.Millisecond), tool, float64(ours)/float64(m))
 	}
+	for _, tool := range order {
+		fmt.Printf("| cold push, CPU of the %s process (the registry's meanwhile: %s) | %s | registry/%s = %.2f | |\n", tool, median(serverCPU[tool]).Round(time.Millisecond), median(coldCPU[tool]).Round(time.Millisecond), tool, float64(median(coldCPU["registry"]))/float64(median(coldCPU[tool])))
+	}
+	if o.wanRTT > 0 {
+		wanOurs := median(wanCold["registry"])
+		fmt.Printf("| cold push over the WAN model, registry | %s | 1.00 | |\n", wanOurs.Round(time.Millisecond))
+		for _, tool := range order[1:] {
+			m := median(wanCold[tool])
+			fmt.Printf("| cold push over the WAN model, %s | %s | registry/%s = %.2f | ≤ 1.0 |\n", tool, m.Round(time.Millisecond), tool, float64(wanOurs)/float64(m))
+		}
+	}
 	fmt.Printf("| identical re-push | %s | re-push/cold = %.3f | ≤ 0.05 |\n", median(repush).Round(time.Millisecond), float64(median(repush))/float64(ours))
 	fmt.Printf("| fan-out to 3 registries, loopback (3 registries in this process on the same cores) | %s | 3/1 = %.2f | ≤ 1.5 |\n", median(fanout3).Round(time.Millisecond), float64(median(fanout3))/float64(median(fanout1)))
 	if len(linked3) > 0 {
@@ -169,14 +202,27 @@ func run(o options) error {
 	return nil
 }
 
-// timedFresh runs cmd against a brand-new registry.
-func timedFresh(cmd func(host string) *exec.Cmd) (time.Duration, []byte, error) {
-	reg, err := localregistry.Start(context.Background(), localregistry.Options{Disk: true})
+// measure is one timed command: wall time, the CPU time (user + system) the
+// command used, and the CPU time this process — the registry — used meanwhile.
+type measure struct {
+	wall, clientCPU, serverCPU time.Duration
+}
+
+// timedFresh runs cmd against a brand-new registry, reached through wrap when
+// it is not nil.
+func timedFresh(wrap func(http.Handler) http.Handler, cmd func(host string) *exec.Cmd) (measure, error) {
+	reg, err := localregistry.Start(context.Background(), localregistry.Options{Disk: true, Wrap: wrap})
 	if err != nil {
-		return 0, nil, err
+		return measure{}, err
 	}
 	defer reg.Close()
-	return timed(cmd(reg.Host))
+	c := cmd(reg.Host)
+	before := selfCPU()
+	wall, _, err := timed(c)
+	if err != nil {
+		return measure{}, err
+	}
+	return measure{wall: wall, clientCPU: c.ProcessState.UserTime() + c.ProcessState.SystemTime(), serverCPU: selfCPU() - before}, nil
 }
 
 func timed(cmd *exec.Cmd) (time.Duration, []byte, error) {
@@ -252,32 +298,56 @@ func secondRepository(bin, layout string) (int64, error) {
 // throttle limits the request bodies a registry receives to mbps, shared by
 // all its connections.
 func throttle(mbps int) func(http.Handler) http.Handler {
-	bytesPerSec := mbps * 1000 * 1000 / 8
-	limiter := rate.NewLimiter(rate.Limit(bytesPerSec), 256<<10)
+	limiter := rate.NewLimiter(bytesPerSecond(mbps), burst)
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Body != nil {
-				r.Body = &limitedBody{ReadCloser: r.Body, l: limiter, ctx: r.Context()}
+				r.Body = &limitedBody{ReadCloser: r.Body, limiters: []*rate.Limiter{limiter}, ctx: r.Context()}
 			}
 			h.ServeHTTP(w, r)
 		})
 	}
 }
 
+// wan models a registry across a wide-area network, as ECR and GHCR are from
+// a runner: every request pays a round trip before the registry sees it, one
+// connection streams no faster than TCP manages over that path, and all
+// connections share the link.
+func wan(rtt time.Duration, streamMbps, linkMbps int) func(http.Handler) http.Handler {
+	link := rate.NewLimiter(bytesPerSecond(linkMbps), burst)
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(rtt)
+			if r.Body != nil {
+				stream := rate.NewLimiter(bytesPerSecond(streamMbps), burst)
+				r.Body = &limitedBody{ReadCloser: r.Body, limiters: []*rate.Limiter{stream, link}, ctx: r.Context()}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+const burst = 256 << 10
+
+func bytesPerSecond(mbps int) rate.Limit { return rate.Limit(mbps * 1000 * 1000 / 8) }
+
+// limitedBody reads no faster than every one of its limiters allows.
 type limitedBody struct {
 	io.ReadCloser
-	l   *rate.Limiter
-	ctx context.Context
+	limiters []*rate.Limiter
+	ctx      context.Context
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
-	if len(p) > b.l.Burst() {
-		p = p[:b.l.Burst()]
+	if len(p) > burst {
+		p = p[:burst]
 	}
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		if werr := b.l.WaitN(b.ctx, n); werr != nil {
-			return n, werr
+		for _, l := range b.limiters {
+			if werr := l.WaitN(b.ctx, n); werr != nil {
+				return n, werr
+			}
 		}
 	}
 	return n, err
@@ -295,4 +365,10 @@ func rounded(ds []time.Duration) []string {
 		out = append(out, d.Round(time.Millisecond).String())
 	}
 	return out
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
