@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/localregistry"
 	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/test/bench/benchutil"
 )
 
 type options struct {
@@ -124,11 +124,11 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		if _, _, err := timed(tools["registry"](reg.Host, "bench/app")); err != nil {
+		if _, _, err := benchutil.Timed(tools["registry"](reg.Host, "bench/app")); err != nil {
 			reg.Close()
 			return err
 		}
-		d, _, err := timed(tools["registry"](reg.Host, "bench/app"))
+		d, _, err := benchutil.Timed(tools["registry"](reg.Host, "bench/app"))
 		reg.Close()
 		if err != nil {
 			return err
@@ -166,28 +166,28 @@ func run(o options) error {
 		secondRepoBytes = append(secondRepoBytes, b)
 	}
 
-	ours := median(cold["registry"])
+	ours := benchutil.Median(cold["registry"])
 	fmt.Printf("| Scenario | Median | Ratio | Target |\n|---|---|---|---|\n")
 	fmt.Printf("| cold push, registry | %s | 1.00 | |\n", ours.Round(time.Millisecond))
 	for _, tool := range order[1:] {
-		m := median(cold[tool])
+		m := benchutil.Median(cold[tool])
 		fmt.Printf("| cold push, %s | %s | registry/%s = %.2f | ≤ 1.0 |\n", tool, m.Round(time.Millisecond), tool, float64(ours)/float64(m))
 	}
 	for _, tool := range order {
-		fmt.Printf("| cold push, CPU of the %s process (the registry's meanwhile: %s) | %s | registry/%s = %.2f | |\n", tool, median(serverCPU[tool]).Round(time.Millisecond), median(coldCPU[tool]).Round(time.Millisecond), tool, float64(median(coldCPU["registry"]))/float64(median(coldCPU[tool])))
+		fmt.Printf("| cold push, CPU of the %s process (the registry's meanwhile: %s) | %s | registry/%s = %.2f | |\n", tool, benchutil.Median(serverCPU[tool]).Round(time.Millisecond), benchutil.Median(coldCPU[tool]).Round(time.Millisecond), tool, benchutil.Ratio(coldCPU["registry"], coldCPU[tool]))
 	}
 	if o.wanRTT > 0 {
-		wanOurs := median(wanCold["registry"])
+		wanOurs := benchutil.Median(wanCold["registry"])
 		fmt.Printf("| cold push over the WAN model, registry | %s | 1.00 | |\n", wanOurs.Round(time.Millisecond))
 		for _, tool := range order[1:] {
-			m := median(wanCold[tool])
+			m := benchutil.Median(wanCold[tool])
 			fmt.Printf("| cold push over the WAN model, %s | %s | registry/%s = %.2f | ≤ 1.0 |\n", tool, m.Round(time.Millisecond), tool, float64(wanOurs)/float64(m))
 		}
 	}
-	fmt.Printf("| identical re-push | %s | re-push/cold = %.3f | ≤ 0.05 |\n", median(repush).Round(time.Millisecond), float64(median(repush))/float64(ours))
-	fmt.Printf("| fan-out to 3 registries, loopback (3 registries in this process on the same cores) | %s | 3/1 = %.2f | ≤ 1.5 |\n", median(fanout3).Round(time.Millisecond), float64(median(fanout3))/float64(median(fanout1)))
+	fmt.Printf("| identical re-push | %s | re-push/cold = %.3f | ≤ 0.05 |\n", benchutil.Median(repush).Round(time.Millisecond), float64(benchutil.Median(repush))/float64(ours))
+	fmt.Printf("| fan-out to 3 registries, loopback (3 registries in this process on the same cores) | %s | 3/1 = %.2f | ≤ 1.5 |\n", benchutil.Median(fanout3).Round(time.Millisecond), benchutil.Ratio(fanout3, fanout1))
 	if len(linked3) > 0 {
-		fmt.Printf("| fan-out to 3 registries, %d Mbit/s link each | %s | 3/1 = %.2f | ≤ 1.5 |\n", o.linkMbps, median(linked3).Round(time.Millisecond), float64(median(linked3))/float64(median(linked1)))
+		fmt.Printf("| fan-out to 3 registries, %d Mbit/s link each | %s | 3/1 = %.2f | ≤ 1.5 |\n", o.linkMbps, benchutil.Median(linked3).Round(time.Millisecond), benchutil.Ratio(linked3, linked1))
 	}
 	maxBytes := int64(0)
 	for _, b := range secondRepoBytes {
@@ -196,7 +196,7 @@ func run(o options) error {
 	fmt.Printf("| second repository, same registry | | layer bytes uploaded = %d | 0 |\n", maxBytes)
 	fmt.Printf("\nRuns per scenario: %d. Raw cold-push times: ", o.runs)
 	for _, tool := range order {
-		fmt.Printf("%s %v; ", tool, rounded(cold[tool]))
+		fmt.Printf("%s %v; ", tool, benchutil.Rounded(cold[tool]))
 	}
 	fmt.Println()
 	return nil
@@ -218,24 +218,11 @@ func timedFresh(wrap func(http.Handler) http.Handler, cmd func(host string) *exe
 	defer reg.Close()
 	c := cmd(reg.Host)
 	before := selfCPU()
-	wall, _, err := timed(c)
+	wall, _, err := benchutil.Timed(c)
 	if err != nil {
 		return measure{}, err
 	}
 	return measure{wall: wall, clientCPU: c.ProcessState.UserTime() + c.ProcessState.SystemTime(), serverCPU: selfCPU() - before}, nil
-}
-
-func timed(cmd *exec.Cmd) (time.Duration, []byte, error) {
-	start := time.Now()
-	out, err := cmd.Output()
-	d := time.Since(start)
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return 0, nil, fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, ee.Stderr)
-		}
-		return 0, nil, err
-	}
-	return d, out, nil
 }
 
 func fanOut3(bin, layout string, mbps int) (time.Duration, error) {
@@ -259,7 +246,7 @@ func fanOutN(bin, layout string, n, mbps int) (time.Duration, error) {
 		defer reg.Close()
 		hosts = append(hosts, reg.Host+"/bench/fan")
 	}
-	d, _, err := timed(exec.Command(bin, "push", "--source", layout, "--images", strings.Join(hosts, ","), "--tags", "v1", "--json"))
+	d, _, err := benchutil.Timed(exec.Command(bin, "push", "--source", layout, "--images", strings.Join(hosts, ","), "--tags", "v1", "--json"))
 	return d, err
 }
 
@@ -271,7 +258,7 @@ func secondRepository(bin, layout string) (int64, error) {
 		return 0, err
 	}
 	defer reg.Close()
-	_, out, err := timed(exec.Command(bin, "push", "--source", layout, "--images", reg.Host+"/staging/app,"+reg.Host+"/prod/app", "--tags", "v1", "--json"))
+	_, out, err := benchutil.Timed(exec.Command(bin, "push", "--source", layout, "--images", reg.Host+"/staging/app,"+reg.Host+"/prod/app", "--tags", "v1", "--json"))
 	if err != nil {
 		return 0, err
 	}
@@ -351,20 +338,6 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-func rounded(ds []time.Duration) []string {
-	var out []string
-	for _, d := range ds {
-		out = append(out, d.Round(time.Millisecond).String())
-	}
-	return out
 }
 
 func selfCPU() time.Duration {

@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/localregistry"
 	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/test/bench/benchutil"
 )
 
 type options struct {
@@ -156,7 +155,7 @@ func run(o options) error {
 		if err := copyDir(filepath.Join(db, "db"), filepath.Join(cache, "db")); err != nil {
 			return 0, err
 		}
-		dur, err := timed(c.cmd(cache, out))
+		dur, _, err := benchutil.Timed(c.cmd(cache, out))
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", c.name, err)
 		}
@@ -186,7 +185,7 @@ func run(o options) error {
 				return err
 			}
 			c.times = append(c.times, dur)
-			fmt.Fprintf(os.Stderr, "run %d %-38s %6.0f ms\n", r+1, c.name, ms(dur))
+			fmt.Fprintf(os.Stderr, "run %d %-38s %6.0f ms\n", r+1, c.name, benchutil.Ms(dur))
 		}
 	}
 
@@ -196,11 +195,11 @@ func run(o options) error {
 	fmt.Println("| Comparison | this tool | other | ratio |")
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| one platform: `registry scan --platforms linux/amd64` vs `trivy image --platform linux/amd64` | %.0f ms | %.0f ms | %.2f |\n",
-		ms(median(ours.times)), ms(median(theirs.times)), ratio(ours.times, theirs.times))
+		benchutil.Ms(benchutil.Median(ours.times)), benchutil.Ms(benchutil.Median(theirs.times)), benchutil.Ratio(ours.times, theirs.times))
 	fmt.Printf("| the whole index vs one platform, both `registry scan` | %.0f ms | %.0f ms | %.2f |\n",
-		ms(median(both.times)), ms(median(ours.times)), ratio(both.times, ours.times))
+		benchutil.Ms(benchutil.Median(both.times)), benchutil.Ms(benchutil.Median(ours.times)), benchutil.Ratio(both.times, ours.times))
 	fmt.Printf("| the whole index (`registry scan`) vs `trivy image` once per platform (estimated: 2 × one platform) | %.0f ms | %.0f ms | %.2f |\n",
-		ms(median(both.times)), 2*ms(median(theirs.times)), ms(median(both.times))/(2*ms(median(theirs.times))))
+		benchutil.Ms(benchutil.Median(both.times)), 2*benchutil.Ms(benchutil.Median(theirs.times)), benchutil.Ms(benchutil.Median(both.times))/(2*benchutil.Ms(benchutil.Median(theirs.times))))
 	return nil
 }
 
@@ -294,28 +293,3 @@ func slug(s string) string {
 		return '-'
 	}, strings.ToLower(s))
 }
-
-func timed(c *exec.Cmd) (time.Duration, error) {
-	var out bytes.Buffer
-	c.Stdout, c.Stderr = &out, &out
-	start := time.Now()
-	err := c.Run()
-	d := time.Since(start)
-	if err != nil {
-		return d, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, out.String())
-	}
-	return d, nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration{}, ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
-}
-
-func ratio(a, b []time.Duration) float64 { return float64(median(a)) / float64(median(b)) }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -7,14 +7,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/localregistry"
 	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/test/bench/benchutil"
 )
 
 const keyPassword = "bench-password"
@@ -120,10 +119,10 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		if _, err := timed(t.sign(ref)); err != nil {
+		if _, _, err := benchutil.Timed(t.sign(ref)); err != nil {
 			return fmt.Errorf("%s sign: %w", t.name, err)
 		}
-		if _, err := timed(t.verify(ref)); err != nil {
+		if _, _, err := benchutil.Timed(t.verify(ref)); err != nil {
 			return fmt.Errorf("%s verify: %w", t.name, err)
 		}
 	}
@@ -138,16 +137,16 @@ func run(o options) error {
 			if err != nil {
 				return err
 			}
-			d, err := timed(t.sign(ref))
+			d, _, err := benchutil.Timed(t.sign(ref))
 			if err != nil {
 				return fmt.Errorf("%s sign: %w", t.name, err)
 			}
 			t.signT = append(t.signT, d)
-			if d, err = timed(t.verify(ref)); err != nil {
+			if d, _, err = benchutil.Timed(t.verify(ref)); err != nil {
 				return fmt.Errorf("%s verify: %w", t.name, err)
 			}
 			t.verifyT = append(t.verifyT, d)
-			fmt.Fprintf(os.Stderr, "run %d %-8s sign %6.0f ms  verify %6.0f ms\n", r+1, t.name, ms(t.signT[r]), ms(d))
+			fmt.Fprintf(os.Stderr, "run %d %-8s sign %6.0f ms  verify %6.0f ms\n", r+1, t.name, benchutil.Ms(t.signT[r]), benchutil.Ms(d))
 		}
 	}
 
@@ -156,9 +155,9 @@ func run(o options) error {
 	fmt.Println("| Operation | registry | cosign CLI | ratio (registry / cosign) |")
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| sign (`registry sign` vs `cosign sign --recursive`) | %.0f ms | %.0f ms | %.2f |\n",
-		ms(median(ours.signT)), ms(median(theirs.signT)), ratio(ours.signT, theirs.signT))
+		benchutil.Ms(benchutil.Median(ours.signT)), benchutil.Ms(benchutil.Median(theirs.signT)), benchutil.Ratio(ours.signT, theirs.signT))
 	fmt.Printf("| verify (`registry verify`: index + 2 platforms, vs `cosign verify`: the index) | %.0f ms | %.0f ms | %.2f |\n",
-		ms(median(ours.verifyT)), ms(median(theirs.verifyT)), ratio(ours.verifyT, theirs.verifyT))
+		benchutil.Ms(benchutil.Median(ours.verifyT)), benchutil.Ms(benchutil.Median(theirs.verifyT)), benchutil.Ratio(ours.verifyT, theirs.verifyT))
 	return nil
 }
 
@@ -181,31 +180,3 @@ func pushIndex(ctx context.Context, host, repo string, seed uint64) (string, err
 	}
 	return tag.Context().Digest(d.String()).String(), nil
 }
-
-func timed(c *exec.Cmd) (time.Duration, error) {
-	var out bytes.Buffer
-	c.Stdout, c.Stderr = &out, &out
-	start := time.Now()
-	err := c.Run()
-	d := time.Since(start)
-	if err != nil {
-		return d, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, out.String())
-	}
-	return d, nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration{}, ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func ratio(a, b []time.Duration) float64 { return float64(median(a)) / float64(median(b)) }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

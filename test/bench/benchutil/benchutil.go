@@ -1,0 +1,57 @@
+// Package benchutil holds what the benchmark drivers share: timing a command
+// and summarising repeated timings.
+package benchutil
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Timed runs c and returns its wall time and standard output. A failure
+// carries the command line and its standard error, so a broken peer tool is
+// diagnosed from the benchmark's own output.
+func Timed(c *exec.Cmd) (time.Duration, []byte, error) {
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := c.Run()
+	d := time.Since(start)
+	if err != nil {
+		return d, stdout.Bytes(), fmt.Errorf("%s: %v\n%s%s", strings.Join(c.Args, " "), err, stderr.String(), stdout.String())
+	}
+	return d, stdout.Bytes(), nil
+}
+
+// Median is the middle value (the mean of the two middle ones for an even
+// count), 0 for none.
+func Median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	switch {
+	case len(s) == 0:
+		return 0
+	case len(s)%2 == 1:
+		return s[len(s)/2]
+	default:
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+}
+
+// Ratio is the median of a over the median of b.
+func Ratio(a, b []time.Duration) float64 { return float64(Median(a)) / float64(Median(b)) }
+
+// Ms is d in milliseconds.
+func Ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Rounded prints durations to the millisecond.
+func Rounded(ds []time.Duration) []string {
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.Round(time.Millisecond).String())
+	}
+	return out
+}
