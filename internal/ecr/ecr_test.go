@@ -196,10 +196,10 @@ func TestCreateRepositoryIsIdempotent(t *testing.T) {
 	if again.TagMutability != ecr.Immutable || again.URI != repo.URI {
 		t.Errorf("second create returned %+v, want the existing repository", again)
 	}
-	if n := srv.Count(fakeecr.OpCreateRepository); n != 2 {
+	if n := srv.Calls(fakeecr.OpCreateRepository); n != 2 {
 		t.Errorf("CreateRepository calls = %d, want 2", n)
 	}
-	if n := srv.Count(fakeecr.OpDescribeRepositories); n != 1 {
+	if n := srv.Calls(fakeecr.OpDescribeRepositories); n != 1 {
 		t.Errorf("DescribeRepositories calls = %d, want 1", n)
 	}
 }
@@ -208,7 +208,7 @@ func TestCreateRepositoryRejectsUnknownMutability(t *testing.T) {
 	srv := fakeecr.Start(t)
 	_, _, err := newClient(t, srv).CreateRepository(context.Background(), "x/y", ecr.CreateOptions{TagMutability: "sometimes"})
 	wantError(t, err, nil, `create ECR repository "x/y": tag mutability must be MUTABLE or IMMUTABLE, got "sometimes"`)
-	if n := srv.Count(fakeecr.OpCreateRepository); n != 0 {
+	if n := srv.Calls(fakeecr.OpCreateRepository); n != 0 {
 		t.Errorf("CreateRepository calls = %d, want 0", n)
 	}
 }
@@ -239,7 +239,7 @@ func TestListImagesPaginates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Count(fakeecr.OpDescribeImages); n != 3 {
+	if n := srv.Calls(fakeecr.OpDescribeImages); n != 3 {
 		t.Errorf("DescribeImages calls = %d, want 3", n)
 	}
 	for _, body := range srv.Requests(fakeecr.OpDescribeImages) {
@@ -301,7 +301,7 @@ func TestGetManifestsBatchesConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Count(fakeecr.OpBatchGetImage); n != 3 {
+	if n := srv.Calls(fakeecr.OpBatchGetImage); n != 3 {
 		t.Errorf("BatchGetImage calls = %d, want 3 (252 unique ids)", n)
 	}
 	if len(manifests) != 251 {
@@ -341,7 +341,7 @@ func TestDeleteImagesInBatchesOf100(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Count(fakeecr.OpBatchDeleteImage); n != 3 {
+	if n := srv.Calls(fakeecr.OpBatchDeleteImage); n != 3 {
 		t.Errorf("BatchDeleteImage calls = %d, want 3", n)
 	}
 	if !slices.Equal(res.Deleted, digests) || len(res.Failed) != 0 || len(res.NotAttempted) != 0 {
@@ -367,7 +367,7 @@ func TestDeleteImagesReportsPartialFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two batches, then one retry of the image still referenced by an index.
-	if n := srv.Count(fakeecr.OpBatchDeleteImage); n != 3 {
+	if n := srv.Calls(fakeecr.OpBatchDeleteImage); n != 3 {
 		t.Errorf("BatchDeleteImage calls = %d, want 3", n)
 	}
 	if len(res.Deleted) != 117 || slices.Contains(res.Deleted, digestN(5)) {
@@ -400,7 +400,7 @@ func TestDeleteIndexAndChildrenInAnyOrder(t *testing.T) {
 	if len(res.Failed) != 0 || len(res.Deleted) != 3 {
 		t.Errorf("result = %+v", res)
 	}
-	if n := srv.Count(fakeecr.OpBatchDeleteImage); n != 2 {
+	if n := srv.Calls(fakeecr.OpBatchDeleteImage); n != 2 {
 		t.Errorf("BatchDeleteImage calls = %d, want 2", n)
 	}
 	if left := srv.Images(testRepo); len(left) != 0 {
@@ -479,11 +479,11 @@ func TestPreviewPollsUntilComplete(t *testing.T) {
 		r.RulePriority != 2 || r.Action != "EXPIRE" || r.StorageClass != "STANDARD" {
 		t.Errorf("result 149 = %+v", r)
 	}
-	if n := srv.Count(fakeecr.OpStartLifecyclePolicyPreview); n != 1 {
+	if n := srv.Calls(fakeecr.OpStartLifecyclePolicyPreview); n != 1 {
 		t.Errorf("starts = %d, want 1", n)
 	}
 	// Three polls, then the second page of results.
-	if n := srv.Count(fakeecr.OpGetLifecyclePolicyPreview); n != 4 {
+	if n := srv.Calls(fakeecr.OpGetLifecyclePolicyPreview); n != 4 {
 		t.Errorf("GetLifecyclePolicyPreview calls = %d, want 4", n)
 	}
 	if starts := srv.PreviewStarts(testRepo); len(starts) != 1 || starts[0] != policy {
@@ -504,7 +504,7 @@ func TestPreviewRestartsOnceWhenExpired(t *testing.T) {
 	if len(results) != 3 {
 		t.Errorf("got %d results, want 3", len(results))
 	}
-	if n := srv.Count(fakeecr.OpStartLifecyclePolicyPreview); n != 2 {
+	if n := srv.Calls(fakeecr.OpStartLifecyclePolicyPreview); n != 2 {
 		t.Errorf("starts = %d, want 2", n)
 	}
 }
@@ -514,7 +514,7 @@ func TestPreviewExpiredTwice(t *testing.T) {
 	srv.ScriptPreview(testRepo, fakeecr.Preview{Statuses: []string{"IN_PROGRESS", "EXPIRED"}})
 	_, err := newClient(t, srv).PreviewLifecyclePolicy(context.Background(), testRepo, policy, fastPreview)
 	wantError(t, err, ecr.ErrPreviewExpired, `ECR lifecycle policy preview for repository "team/app" expired twice before its results could be read: run again`)
-	if n := srv.Count(fakeecr.OpStartLifecyclePolicyPreview); n != 2 {
+	if n := srv.Calls(fakeecr.OpStartLifecyclePolicyPreview); n != 2 {
 		t.Errorf("starts = %d, want 2", n)
 	}
 }
@@ -524,7 +524,7 @@ func TestPreviewFailed(t *testing.T) {
 	srv.ScriptPreview(testRepo, fakeecr.Preview{Statuses: []string{"IN_PROGRESS", "FAILED"}})
 	_, err := newClient(t, srv).PreviewLifecyclePolicy(context.Background(), testRepo, policy, fastPreview)
 	wantError(t, err, ecr.ErrPreviewFailed, `ECR could not compute the lifecycle policy preview for repository "team/app" (status FAILED): check the policy, or rely on the locally computed plan`)
-	if n := srv.Count(fakeecr.OpStartLifecyclePolicyPreview); n != 1 {
+	if n := srv.Calls(fakeecr.OpStartLifecyclePolicyPreview); n != 1 {
 		t.Errorf("starts = %d, want 1 (FAILED is not retried)", n)
 	}
 }
@@ -602,7 +602,7 @@ func TestScanFindingsWaitsAndReadsAllPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Three polls; the COMPLETE one is page 1 of 2.
-	if n := srv.Count(fakeecr.OpDescribeImageScanFindings); n != 4 {
+	if n := srv.Calls(fakeecr.OpDescribeImageScanFindings); n != 4 {
 		t.Errorf("DescribeImageScanFindings calls = %d, want 4", n)
 	}
 	if res.Status != "COMPLETE" || !res.CompletedAt.Equal(completed) || res.SeverityCounts["HIGH"] != 1100 || res.SeverityCounts["CRITICAL"] != 1 {
@@ -633,7 +633,7 @@ func TestScanNotFound(t *testing.T) {
 	srv.AddImages(testRepo, fakeecr.Image{Digest: digestN(1)})
 	_, err := newClient(t, srv).ScanFindings(context.Background(), testRepo, digestN(1), ecr.WaitOptions{PollInterval: time.Millisecond})
 	wantError(t, err, ecr.ErrScanNotFound, "ECR has no scan of team/app@"+digestN(1)+": enable scan on push for the repository (ecr-scan-on-push: true) or start one with aws ecr start-image-scan")
-	if n := srv.Count(fakeecr.OpDescribeImageScanFindings); n != 1 {
+	if n := srv.Calls(fakeecr.OpDescribeImageScanFindings); n != 1 {
 		t.Errorf("calls = %d, want 1 (no grace period asked)", n)
 	}
 }
@@ -726,7 +726,7 @@ func TestMissingCredentials(t *testing.T) {
 	if msg != "no usable AWS credentials for ECR DescribeImages (none found in the environment, shared config or instance metadata): run aws-actions/configure-aws-credentials before this step (with permissions id-token: write for OIDC), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" {
 		t.Errorf("message = %q", msg)
 	}
-	if n := srv.Count(fakeecr.OpDescribeImages); n != 0 {
+	if n := srv.Calls(fakeecr.OpDescribeImages); n != 0 {
 		t.Errorf("%d unsigned requests reached the server", n)
 	}
 }
@@ -768,7 +768,7 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	if _, err := c.Repository(context.Background(), testRepo); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Count(fakeecr.OpDescribeRepositories); n != 1 {
+	if n := srv.Calls(fakeecr.OpDescribeRepositories); n != 1 {
 		t.Errorf("DescribeRepositories calls = %d, want 1", n)
 	}
 }

@@ -320,8 +320,8 @@ func TestCleanECRPreviewComparesWithAWSAndEnforceReportsPartialFailures(t *testi
 		t.Fatalf("preview: exit %d\n%s", res.Code, res.Log())
 	}
 	planned := 200 + len(old.Manifests)
-	if res.Outputs["deleted-count"] != fmt.Sprint(planned) || fake.Count(fakeecr.OpBatchDeleteImage) != 0 {
-		t.Fatalf("preview outputs %v, BatchDeleteImage %d", res.Outputs, fake.Count(fakeecr.OpBatchDeleteImage))
+	if res.Outputs["deleted-count"] != fmt.Sprint(planned) || fake.Calls(fakeecr.OpBatchDeleteImage) != 0 {
+		t.Fatalf("preview outputs %v, BatchDeleteImage %d", res.Outputs, fake.Calls(fakeecr.OpBatchDeleteImage))
 	}
 	// Economy: 1,207 images cost 2 DescribeImages pages and 13 BatchGetImage
 	// calls (distinct requests: the SDK may retry one on a loaded machine).

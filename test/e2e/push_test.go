@@ -213,8 +213,8 @@ func TestPushToECRCreatesRepositoriesAndRespectsImmutableTags(t *testing.T) {
 	if !ok || repo.TagMutability != "IMMUTABLE" || !repo.ScanOnPush {
 		t.Fatalf("repository not created as asked: %+v %v", repo, ok)
 	}
-	if fake.Count(fakeecr.OpGetAuthorizationToken) != 1 {
-		t.Fatalf("GetAuthorizationToken called %d times, want once per run", fake.Count(fakeecr.OpGetAuthorizationToken))
+	if fake.Calls(fakeecr.OpGetAuthorizationToken) != 1 {
+		t.Fatalf("GetAuthorizationToken called %d times, want once per run", fake.Calls(fakeecr.OpGetAuthorizationToken))
 	}
 	if leaks(res, "ecr-registry-password") || leaks(res, "secret-access-key-example") {
 		t.Fatal("a credential reached the log")

@@ -632,7 +632,7 @@ func TestScanWithECRFindingsAfterPush(t *testing.T) {
 	if len(runs) != 1 || runs[0].Tool.Driver.Name != "Amazon ECR" || len(runs[0].Results) != 4 {
 		t.Errorf("SARIF runs %+v", runs)
 	}
-	if n := fake.Count(fakeecr.OpDescribeImageScanFindings); n != 3 {
+	if n := fake.Calls(fakeecr.OpDescribeImageScanFindings); n != 3 {
 		t.Errorf("DescribeImageScanFindings called %d times, want 3 (amd64 twice: the scan was not registered at first)", n)
 	}
 	for _, want := range []string{"Amazon ECR basic scanning", "vulnerability data updated 2026-10-30 12:00 UTC", "| `linux/arm64/v8` | — | 0 | 1 | 0 | 0 | 1 | 0 |"} {

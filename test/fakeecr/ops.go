@@ -551,7 +551,9 @@ func (s *Server) getLifecyclePolicyPreview(body []byte) (any, *apiError) {
 	if p == nil || !p.started {
 		return nil, clientError("LifecyclePolicyPreviewNotFoundException", "There is no lifecycle policy preview for the repository with name '%s' in the registry with id '%s'", r.Name, s.registryID)
 	}
-	if in.NextToken == "" {
+	// A retried attempt replays the status its failed attempt was given, so a
+	// transient connection error does not skip a step of the script.
+	if in.NextToken == "" && !s.retrying {
 		status := "COMPLETE"
 		if n := len(p.script.Statuses); n > 0 {
 			status = p.script.Statuses[min(p.cursor, n-1)]
@@ -634,7 +636,7 @@ func (s *Server) describeImageScanFindings(body []byte) (any, *apiError) {
 	if !ok {
 		return nil, notFound
 	}
-	if in.NextToken == "" {
+	if in.NextToken == "" && !s.retrying { // a retry replays its attempt's status
 		status := "COMPLETE"
 		if n := len(sc.script.Statuses); n > 0 {
 			status = sc.script.Statuses[min(sc.cursor, n-1)]

@@ -115,6 +115,7 @@ type Server struct {
 	repoOrder      []string
 	counts         map[string]int
 	calls          map[string]int
+	retrying       bool // the request being handled is a retried attempt
 	bodies         map[string][][]byte
 	faults         map[string][]*pendingFault
 }
@@ -461,7 +462,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts[op]++
-	if firstAttempt(r) {
+	s.retrying = !firstAttempt(r)
+	if !s.retrying {
 		s.calls[op]++
 	}
 	s.bodies[op] = append(s.bodies[op], body)

@@ -82,7 +82,7 @@ func TestProtocolErrors(t *testing.T) {
 	status, out = call(t, srv, "GetLifecyclePolicyPreview", `{"repositoryName":"app"}`, true)
 	wantAPIError(t, status, out, "LifecyclePolicyPreviewNotFoundException", "There is no lifecycle policy preview")
 
-	if got := srv.Count(fakeecr.OpDescribeImages); got != 2 {
+	if got := srv.Calls(fakeecr.OpDescribeImages); got != 2 {
 		t.Errorf("DescribeImages count = %d, want 2", got)
 	}
 }
@@ -145,5 +145,46 @@ func TestFaultsQueuePerOperation(t *testing.T) {
 	status, out = call(t, srv, "GetLifecyclePolicy", `{"repositoryName":"app"}`, true)
 	if status != 500 || out["__type"] != "ServerException" {
 		t.Errorf("got %d %v, want 500 ServerException", status, out)
+	}
+}
+
+// A retried attempt (amz-sdk-request: attempt=2) is one call, and replays
+// the scan status its failed attempt was given instead of moving the script on.
+func TestRetriedAttemptsAreOneCallAndReplayTheScript(t *testing.T) {
+	srv := fakeecr.Start(t)
+	srv.AddRepository(fakeecr.Repository{Name: "app"})
+	img := srv.AddImages("app", fakeecr.Image{Tags: []string{"v1"}, Digest: "sha256:" + strings.Repeat("1", 64)})[0]
+	srv.ScriptScan("app", img.Digest, fakeecr.Scan{Statuses: []string{"PENDING", "IN_PROGRESS", "COMPLETE"}})
+	poll := func(attempt int) string {
+		t.Helper()
+		body := fmt.Sprintf(`{"repositoryName":"app","imageId":{"imageDigest":%q}}`, img.Digest)
+		req, err := http.NewRequest(http.MethodPost, srv.URL()+"/", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DescribeImageScanFindings")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Date", "20250101T000000Z")
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/ecr/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="+strings.Repeat("ab", 32))
+		req.Header.Set("amz-sdk-request", fmt.Sprintf("attempt=%d; max=8", attempt))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			ImageScanStatus struct{ Status string } `json:"imageScanStatus"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out.ImageScanStatus.Status
+	}
+	got := []string{poll(1), poll(2), poll(1), poll(1)}
+	if strings.Join(got, ",") != "PENDING,PENDING,IN_PROGRESS,COMPLETE" {
+		t.Errorf("statuses = %v, want the retry to replay PENDING", got)
+	}
+	if calls, attempts := srv.Calls(fakeecr.OpDescribeImageScanFindings), srv.Count(fakeecr.OpDescribeImageScanFindings); calls != 3 || attempts != 4 {
+		t.Errorf("calls = %d, attempts = %d, want 3 and 4", calls, attempts)
 	}
 }

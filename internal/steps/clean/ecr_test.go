@@ -58,7 +58,7 @@ func TestECRPreviewComparesWithAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Count(fakeecr.OpBatchDeleteImage); n != 0 {
+	if n := srv.Calls(fakeecr.OpBatchDeleteImage); n != 0 {
 		t.Fatalf("preview called BatchDeleteImage %d times", n)
 	}
 	if starts := srv.PreviewStarts("team/app"); len(starts) != 2 || starts[0] != string(res.Policy) {
@@ -119,15 +119,15 @@ func TestECRApplyShowsTheDiffAndIsIdempotent(t *testing.T) {
 	if change == nil || !change.Applied || !strings.Contains(change.Diff, "+ rule 3:") || !strings.Contains(change.Diff, "-   selection.tagStatus: \"untagged\"") {
 		t.Fatalf("change = %+v", change)
 	}
-	if n := srv.Count(fakeecr.OpDescribeImages) + srv.Count(fakeecr.OpBatchDeleteImage); n != 0 {
+	if n := srv.Calls(fakeecr.OpDescribeImages) + srv.Calls(fakeecr.OpBatchDeleteImage); n != 0 {
 		t.Errorf("apply listed or deleted images (%d calls)", n)
 	}
-	puts := srv.Count(fakeecr.OpPutLifecyclePolicy)
+	puts := srv.Calls(fakeecr.OpPutLifecyclePolicy)
 	res, err = clean.Run(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if change := res.Repositories[0].PolicyChange; !change.Unchanged || change.Applied || srv.Count(fakeecr.OpPutLifecyclePolicy) != puts {
+	if change := res.Repositories[0].PolicyChange; !change.Unchanged || change.Applied || srv.Calls(fakeecr.OpPutLifecyclePolicy) != puts {
 		t.Errorf("re-apply changed something: %+v", change)
 	}
 }
