@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -521,7 +519,7 @@ func TestPushScanSignChainAttestsEveryPlatform(t *testing.T) {
 	}
 	// One vuln and one SBOM attestation per platform, all on the index.
 	platforms := map[string]int{}
-	for _, st := range attestationStatements(t, s, image) {
+	for _, st := range s.attestationStatements(t, image) {
 		switch st.PredicateType {
 		case "https://cosign.sigstore.dev/attestation/vuln/v1":
 			var pred struct {
@@ -547,43 +545,6 @@ func TestPushScanSignChainAttestsEveryPlatform(t *testing.T) {
 		t.Errorf("attestations %v, want a vuln and an SBOM per platform", platforms)
 	}
 	s.noSecrets(t, res)
-}
-
-type statement struct {
-	PredicateType string          `json:"predicateType"`
-	Predicate     json.RawMessage `json:"predicate"`
-}
-
-// attestationStatements reads every in-toto statement under the image's
-// legacy .att tag.
-func attestationStatements(t *testing.T, s signSetup, ref string) []statement {
-	t.Helper()
-	d, _ := name.NewDigest(ref)
-	img, err := remote.Image(d.Context().Tag(sigTag(ref, "att")), s.remoteOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, _ := img.Layers()
-	var out []statement
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(rc)
-		rc.Close()
-		var env struct {
-			Payload string `json:"payload"`
-		}
-		json.Unmarshal(raw, &env)
-		payload, _ := base64.StdEncoding.DecodeString(env.Payload)
-		var st statement
-		if err := json.Unmarshal(payload, &st); err != nil {
-			t.Fatalf("attestation payload: %v", err)
-		}
-		out = append(out, st)
-	}
-	return out
 }
 
 func TestScanWithECRFindingsAfterPush(t *testing.T) {

@@ -436,18 +436,36 @@ func TestAttestationsFromFiles(t *testing.T) {
 	}
 }
 
-// attestations reads the legacy .att image of ref and returns each
-// statement's predicate by predicate type.
+// attestations returns the predicate of each statement attached to ref, by
+// predicate type.
 func (s signSetup) attestations(t *testing.T, ref string) map[string]json.RawMessage {
 	t.Helper()
+	out := map[string]json.RawMessage{}
+	for _, st := range s.attestationStatements(t, ref) {
+		out[st.PredicateType] = st.Predicate
+	}
+	return out
+}
+
+type statement struct {
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+	Subject       []struct {
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+}
+
+// attestationStatements reads every in-toto statement under the legacy .att
+// tag of ref, and checks that each one's subject is ref's digest.
+func (s signSetup) attestationStatements(t *testing.T, ref string) []statement {
+	t.Helper()
 	d, _ := name.NewDigest(ref)
-	tag := d.Context().Tag(sigTag(ref, "att"))
-	img, err := remote.Image(tag, s.remoteOptions()...)
+	img, err := remote.Image(d.Context().Tag(sigTag(ref, "att")), s.remoteOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	layers, _ := img.Layers()
-	out := map[string]json.RawMessage{}
+	var out []statement
 	for _, l := range layers {
 		rc, err := l.Uncompressed()
 		if err != nil {
@@ -460,20 +478,14 @@ func (s signSetup) attestations(t *testing.T, ref string) map[string]json.RawMes
 		}
 		json.Unmarshal(raw, &env)
 		payload, _ := base64.StdEncoding.DecodeString(env.Payload)
-		var st struct {
-			PredicateType string          `json:"predicateType"`
-			Predicate     json.RawMessage `json:"predicate"`
-			Subject       []struct {
-				Digest map[string]string `json:"digest"`
-			} `json:"subject"`
-		}
+		var st statement
 		if err := json.Unmarshal(payload, &st); err != nil {
 			t.Fatalf("attestation payload: %v", err)
 		}
-		if _, digest, _ := strings.Cut(ref, "@"); len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != digest {
-			t.Fatalf("statement subject %v, want %s", st.Subject, digest)
+		if len(st.Subject) != 1 || "sha256:"+st.Subject[0].Digest["sha256"] != d.DigestStr() {
+			t.Fatalf("statement subject %v, want %s", st.Subject, d.DigestStr())
 		}
-		out[st.PredicateType] = st.Predicate
+		out = append(out, st)
 	}
 	return out
 }
