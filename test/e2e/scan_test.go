@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,11 +23,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/registry-actions/registry/internal/vulndb"
 	"github.com/registry-actions/registry/test/fakeecr"
 	"github.com/registry-actions/registry/test/harness"
+	"github.com/registry-actions/registry/test/sarifschema"
 )
 
 // The sample index (vulndb.Index) scanned with the fixture DB has exactly
@@ -88,39 +87,16 @@ func scanInputs(images string, extra ...string) map[string]string {
 	return in
 }
 
-var (
-	sarifSchemaOnce sync.Once
-	sarifSchema     *jsonschema.Schema
-	sarifSchemaErr  error
-)
-
-// validSARIF validates a SARIF file against the official 2.1.0 schema
-// bundled with the scanner's tests and returns its runs.
+// validSARIF validates a SARIF file against the official 2.1.0 schema and
+// returns its runs.
 func validSARIF(t *testing.T, path string) []sarifRun {
 	t.Helper()
-	sarifSchemaOnce.Do(func() {
-		root, err := harness.ModuleRoot()
-		if err != nil {
-			sarifSchemaErr = err
-			return
-		}
-		c := jsonschema.NewCompiler()
-		c.AssertFormat()
-		sarifSchema, sarifSchemaErr = c.Compile(filepath.Join(root, "internal", "scanner", "testdata", "sarif-schema-2.1.0.json"))
-	})
-	if sarifSchemaErr != nil {
-		t.Fatal(sarifSchemaErr)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sarifSchema.Validate(inst); err != nil {
-		t.Fatalf("%s is not valid SARIF 2.1.0: %v", path, err)
+	if err := sarifschema.Validate(data); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	var doc struct {
 		Runs []sarifRun `json:"runs"`
