@@ -7,18 +7,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) -X github.com/aquasecurity/trivy/pkg/version/app.ver=$(shell go list -m -f '{{slice .Version 1}}' github.com/aquasecurity/trivy)
 BIN     := $(CURDIR)/bin/registry
-FULL    := $(CURDIR)/bin/registry-full
 
 .PHONY: build test vet fmt-check docs demo bench bench-push image clean
 
-# Two builds of one program. registry-full holds everything; registry is the
-# lean build (-tags lean) without the scan engine, so push, sign, verify and
-# clean start without Trivy's package initialisation (about 70 ms), and any
-# command that scans runs registry-full in its place. `go build .` alone gives
-# the single full binary.
 build:
-	go build -trimpath -ldflags "$(LDFLAGS)" -o $(FULL) .
-	go build -trimpath -tags lean -ldflags "$(LDFLAGS)" -o $(BIN) .
+	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 # The end-to-end tests run the binary built here instead of building their own.
 test: build
@@ -26,7 +19,6 @@ test: build
 
 vet:
 	go vet ./...
-	go vet -tags lean ./internal/app .
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 docs:

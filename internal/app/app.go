@@ -7,7 +7,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,18 +17,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/version"
-)
-
-// Exit codes, documented in the README.
-const (
-	ExitOK         = 0
-	ExitFailed     = 1 // the work could not be done
-	ExitInvalid    = 2 // bad input or usage
-	ExitGateFailed = 3 // the work ran and a gate said no (scan fail-on, verify)
 )
 
 // IO is the process's outside world, passed in so tests and the demo can run
@@ -57,9 +49,6 @@ func Main(ctx context.Context, pio IO) int {
 		pio.Getenv = func(string) string { return "" }
 	}
 	action := len(pio.Args) == 0 && pio.Getenv("GITHUB_ACTIONS") == "true"
-	if !engineLinked && needsEngine(pio, action) {
-		return runFullBuild(pio)
-	}
 	engineLog := pio.Stderr
 	if action {
 		engineLog = pio.Stdout
@@ -85,11 +74,15 @@ func runAction(ctx context.Context, pio IO) int {
 	chain, err := inputs.ParseChain(values.Raw("stage"))
 	if err != nil {
 		sink.Errorf("%s", err)
-		return ExitInvalid
+		return failure.ExitInvalid
 	}
 	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask, Redactor: red}
 	results, err := run.Chain(ctx, chain, func(st inputs.Stage, res report.Result) {
-		if err := sink.SetOutputs(res.Outputs()); err != nil {
+		outs, err := stageOutputs(st, res.Outputs())
+		if err != nil {
+			sink.Warnf("%s", err)
+		}
+		if err := sink.SetOutputs(outs); err != nil {
 			sink.Warnf("%s", err)
 		}
 		var md report.Markdown
@@ -102,10 +95,10 @@ func runAction(ctx context.Context, pio IO) int {
 		sink.Warnf("%s", err)
 	}
 	if err != nil {
-		sink.Errorf("%s", oneLine(red.Redact(err.Error())))
-		return exitCode(err)
+		sink.Errorf("%s", report.OneLine(red.Redact(err.Error())))
+		return failure.Code(err)
 	}
-	return ExitOK
+	return failure.ExitOK
 }
 
 // Run is one execution of a chain of stages.
@@ -150,7 +143,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 	for _, st := range chain {
 		runner, ok := runnerFor(st)
 		if !ok {
-			return results, inputs.Invalidf("stage %q is not available in this build", st)
+			return results, failure.Invalidf("stage %q is not available in this build", st)
 		}
 		// Stages open their own log groups; GitHub does not nest groups,
 		// so the stage boundary is a plain line.
@@ -170,7 +163,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 			emit(st, res)
 		}
 		if err != nil {
-			sr.Error = oneLine(err.Error())
+			sr.Error = report.OneLine(err.Error())
 			results = append(results, sr)
 			return results, err
 		}
@@ -216,28 +209,6 @@ func maskSecrets(v *inputs.Values, mask func(string)) {
 	}
 }
 
-func exitCode(err error) int {
-	var invalid *inputs.InvalidError
-	var gate *report.GateError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &gate):
-		return ExitGateFailed
-	case errors.As(err, &invalid):
-		return ExitInvalid
-	}
-	return ExitFailed
-}
-
-func oneLine(s string) string {
-	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return strings.Join(lines, "; ")
-}
-
 // writeJSON prints the chain's results for machines.
 func writeJSON(w io.Writer, results []StageResult, err error) error {
 	doc := struct {
@@ -247,7 +218,7 @@ func writeJSON(w io.Writer, results []StageResult, err error) error {
 		Stages  []StageResult `json:"stages"`
 	}{Version: version.Version, OK: err == nil, Stages: results}
 	if err != nil {
-		doc.Error = oneLine(err.Error())
+		doc.Error = report.OneLine(err.Error())
 	}
 	if doc.Stages == nil {
 		doc.Stages = []StageResult{}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/inputs"
 )
 
@@ -73,8 +74,8 @@ func TestVersionAndHelp(t *testing.T) {
 
 func TestChainStopsAtTheFirstFailure(t *testing.T) {
 	code, out, stderr := run(t, nil, "run", "push,clean", "--json", "--images", "127.0.0.1:1/app")
-	if code != ExitInvalid {
-		t.Fatalf("exit %d, want %d\n%s", code, ExitInvalid, stderr)
+	if code != failure.ExitInvalid {
+		t.Fatalf("exit %d, want %d\n%s", code, failure.ExitInvalid, stderr)
 	}
 	var doc struct {
 		OK     bool `json:"ok"`
@@ -95,12 +96,12 @@ func TestChainStopsAtTheFirstFailure(t *testing.T) {
 func TestActionModeReadsInputsAndReportsOneLineErrors(t *testing.T) {
 	env := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_STAGE": "scan,deploy"}
 	code, out, _ := run(t, env)
-	if code != ExitInvalid || !strings.Contains(out, "::error::unknown stage \"deploy\": valid stages are push, scan, sign, verify, clean") {
+	if code != failure.ExitInvalid || !strings.Contains(out, "::error::unknown stage \"deploy\": valid stages are push, scan, sign, verify, clean") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	env = map[string]string{"GITHUB_ACTIONS": "true", "INPUT_STAGE": "push", "INPUT_TIMEOUT": "soon", "INPUT_REGISTRY-PASSWORD": "p4ss-word-123"}
 	code, out, _ = run(t, env)
-	if code != ExitInvalid || !strings.Contains(out, `::error::input "timeout": "soon" is not a duration`) {
+	if code != failure.ExitInvalid || !strings.Contains(out, `::error::input "timeout": "soon" is not a duration`) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if !strings.Contains(out, "::add-mask::p4ss-word-123") {

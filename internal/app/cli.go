@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/version"
@@ -22,19 +23,19 @@ type cliOptions struct {
 }
 
 func runCLI(ctx context.Context, pio IO) int {
-	exit := ExitOK
+	exit := failure.ExitOK
 	root := newRootCommand(ctx, pio, &exit)
 	root.SetArgs(pio.Args)
 	root.SetOut(pio.Stdout)
 	root.SetErr(pio.Stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		// Cobra's own errors: unknown command or flag, bad arguments.
-		msg := oneLine(err.Error())
+		msg := report.OneLine(err.Error())
 		if strings.HasPrefix(msg, "unknown command") {
 			msg += ": valid stages are push, scan, sign, verify, clean; chain them with registry run push,scan,sign"
 		}
 		fmt.Fprintf(pio.Stderr, "registry: %s\n", msg)
-		return ExitInvalid
+		return failure.ExitInvalid
 	}
 	return exit
 }
@@ -66,9 +67,6 @@ Every flag has the name of the Action input it mirrors. Run one stage
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintf(cmd.OutOrStdout(), "registry %s\n", version.String())
-			if !engineLinked {
-				fmt.Fprintf(cmd.OutOrStdout(), "lean build: commands that scan run the full build beside it\n")
-			}
 		},
 	})
 	root.AddCommand(demoCommand(pio, exit))
@@ -223,7 +221,11 @@ func runChainCLI(ctx context.Context, pio IO, chain []inputs.Stage, raw map[stri
 		res.Summary(&md)
 		summary.Append(&md)
 		if actions != nil {
-			if err := actions.SetOutputs(res.Outputs()); err != nil {
+			outs, err := stageOutputs(st, res.Outputs())
+			if err != nil {
+				console.Warnf("%s", err)
+			}
+			if err := actions.SetOutputs(outs); err != nil {
 				console.Warnf("%s", err)
 			}
 			actions.AddSummary(&md)
@@ -248,10 +250,10 @@ func runChainCLI(ctx context.Context, pio IO, chain []inputs.Stage, raw map[stri
 		}
 	}
 	if err != nil {
-		console.Infof("error: %s", oneLine(err.Error()))
-		return exitCode(err)
+		console.Infof("error: %s", report.OneLine(err.Error()))
+		return failure.Code(err)
 	}
-	return ExitOK
+	return failure.ExitOK
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -15,7 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/localregistry"
+	"github.com/registry-actions/registry/internal/outdir"
+	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/steps/sign"
 	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/internal/vulndb"
@@ -56,30 +59,34 @@ func runDemo(ctx context.Context, pio IO, out string) int {
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(pio.Dir, out)
 	}
-	if err := os.RemoveAll(out); err != nil {
-		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
-		return ExitFailed
+	// Never delete or overwrite what this program did not write: the
+	// directory must be new, empty, or marked by an earlier demo.
+	if err := outdir.Claim(out); err != nil {
+		fmt.Fprintf(pio.Stderr, "demo: %s\n", report.OneLine(err.Error()))
+		return failure.Code(err)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	// The demo starts from scratch every time; what it removes are its own
+	// files from an earlier run, in a directory that carries its marker.
+	if err := removeDemoFiles(out); err != nil {
 		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
-		return ExitFailed
+		return failure.ExitFailed
 	}
 	reg, err := localregistry.Start(ctx, localregistry.Options{Deletes: true})
 	if err != nil {
 		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
-		return ExitFailed
+		return failure.ExitFailed
 	}
 	defer reg.Close()
 
 	fixtures, err := prepareDemo(ctx, out, reg.Host)
 	if err != nil {
 		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
-		return ExitFailed
+		return failure.ExitFailed
 	}
 	logFile, err := os.Create(filepath.Join(out, "log.txt"))
 	if err != nil {
 		fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
-		return ExitFailed
+		return failure.ExitFailed
 	}
 	defer logFile.Close()
 
@@ -89,10 +96,13 @@ func runDemo(ctx context.Context, pio IO, out string) int {
 		"GITHUB_ENV":          filepath.Join(out, "env.txt"),
 	}
 	for _, f := range files {
-		os.WriteFile(f, nil, 0o644)
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			fmt.Fprintf(pio.Stderr, "demo: %v\n", err)
+			return failure.ExitFailed
+		}
 	}
 	fmt.Fprintf(pio.Stderr, "demo: registry at %s, sample image %s\n", reg.Host, fixtures.description)
-	code := ExitOK
+	code := failure.ExitOK
 	for _, step := range fixtures.steps {
 		fmt.Fprintf(pio.Stderr, "demo: %s\n", step.title)
 		env := map[string]string{
@@ -115,7 +125,7 @@ func runDemo(ctx context.Context, pio IO, out string) int {
 		}
 		stdout := io.MultiWriter(logFile, pio.Stderr)
 		code = Main(ctx, IO{Getenv: func(k string) string { return env[k] }, Stdout: stdout, Stderr: stdout, Dir: out, Environ: os.Environ})
-		if code != ExitOK {
+		if code != failure.ExitOK {
 			fmt.Fprintf(pio.Stderr, "demo: %s failed with exit code %d\n", step.title, code)
 			break
 		}
@@ -133,6 +143,22 @@ func runDemo(ctx context.Context, pio IO, out string) int {
 		}
 	}
 	return code
+}
+
+// demoFiles are the names the demo writes at the top of its output
+// directory; only these are removed when a marked directory is reused.
+var demoFiles = []string{
+	"sample-image", "trivy-cache", "reports", "cosign.key", "cosign.pub", ".trivyignore",
+	"log.txt", "outputs.txt", "step-summary.md", "env.txt",
+}
+
+func removeDemoFiles(out string) error {
+	for _, name := range demoFiles {
+		if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
+			return fmt.Errorf("remove the earlier demo's %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // demoFixtures are what the demo's steps work on.

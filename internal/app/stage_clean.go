@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/registry-actions/registry/internal/ecr"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/ghcr"
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/inventory"
@@ -73,7 +74,7 @@ func (r *Run) cleanPolicy() (clean.PolicyInput, error) {
 	}
 	if v.IsSet("policy") {
 		if len(shorthand) > 0 {
-			return clean.PolicyInput{}, inputs.Invalidf("clean: policy and %s are both set: use policy alone (write those rules into it), or remove policy to use the shorthand inputs", strings.Join(shorthand, ", "))
+			return clean.PolicyInput{}, failure.Invalidf("clean: policy and %s are both set: use policy alone (write those rules into it), or remove policy to use the shorthand inputs", strings.Join(shorthand, ", "))
 		}
 		raw := strings.TrimSpace(v.String("policy"))
 		if strings.HasPrefix(raw, "{") {
@@ -81,12 +82,12 @@ func (r *Run) cleanPolicy() (clean.PolicyInput, error) {
 		}
 		data, err := os.ReadFile(r.Path(raw))
 		if err != nil {
-			return clean.PolicyInput{}, inputs.Invalidf("clean: policy file %q cannot be read (%s): give a path relative to the working directory, or the policy JSON itself", raw, describeFileError(err))
+			return clean.PolicyInput{}, failure.Invalidf("clean: policy file %q cannot be read (%s): give a path relative to the working directory, or the policy JSON itself", raw, describeFileError(err))
 		}
 		return clean.PolicyInput{Text: data, Source: "file " + raw}, nil
 	}
 	if !v.IsSet("keep-tagged") && !v.IsSet("untagged-older-than") && !v.IsSet("tagged-older-than") {
-		return clean.PolicyInput{}, inputs.Invalidf("clean: no policy: set policy (an ECR lifecycle policy file or inline JSON), or at least one of keep-tagged, untagged-older-than and tagged-older-than")
+		return clean.PolicyInput{}, failure.Invalidf("clean: no policy: set policy (an ECR lifecycle policy file or inline JSON), or at least one of keep-tagged, untagged-older-than and tagged-older-than")
 	}
 	keep, _ := v.Int("keep-tagged")
 	sh := &lifecycle.Shorthand{

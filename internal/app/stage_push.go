@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/registry-actions/registry/internal/ecr"
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/steps/push"
@@ -52,10 +52,10 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 		// The build already produced only the requested platforms.
 		opts.Platforms = nil
 	} else if !v.IsSet("source") {
-		return nil, inputs.Invalidf("push: set source (an OCI layout, OCI archive, docker-save tarball or image reference) or context (to build)")
+		return nil, failure.Invalidf("push: set source (an OCI layout, OCI archive, docker-save tarball or image reference) or context (to build)")
 	}
 	if concurrency < 1 || concurrency > 256 {
-		return nil, inputs.Invalidf("push: concurrency %d is out of range: use 1 to 256", concurrency)
+		return nil, failure.Invalidf("push: concurrency %d is out of range: use 1 to 256", concurrency)
 	}
 	if err := v.Err(); err != nil {
 		return nil, err

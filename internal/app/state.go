@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/registry-actions/registry/internal/ecr"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
@@ -69,7 +70,7 @@ func (r *Run) targetImages(st inputs.Stage) ([]string, error) {
 		}
 		return repos, nil
 	}
-	return nil, inputs.Invalidf("%s: input \"images\" is required: name the images to %s, or run push earlier in the same chain", st, st)
+	return nil, failure.Invalidf("%s: input \"images\" is required: name the images to %s, or run push earlier in the same chain", st, st)
 }
 
 // ecrTokens gets ECR registry passwords through the AWS SDK's default

@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Defaults for the SDK retryer. Throttling backs off from 1 s doubling up to
@@ -98,7 +100,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("load AWS configuration: %s", report.OneLine(err.Error()))
 	}
 	if cfg.Region == "" {
 		return nil, errors.New("no AWS region: set AWS_REGION (aws-actions/configure-aws-credentials sets it from its aws-region input)")

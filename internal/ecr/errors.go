@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Kinds of failure a caller may branch on with errors.Is. Every error the
@@ -109,10 +111,10 @@ func (c *Client) mapError(op, repo string, err error) error {
 
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) {
-		e.Message = fmt.Sprintf("ECR %s %s failed: %s", op, what, truncate(oneLine(err.Error()), 400))
+		e.Message = fmt.Sprintf("ECR %s %s failed: %s", op, what, report.Clip(report.OneLine(err.Error()), 400))
 		return e
 	}
-	code, msg := apiErr.ErrorCode(), oneLine(apiErr.ErrorMessage())
+	code, msg := apiErr.ErrorCode(), report.OneLine(apiErr.ErrorMessage())
 	e.Code = code
 	attempts := ""
 	var maxErr *retry.MaxAttemptsError
@@ -130,7 +132,7 @@ func (c *Client) mapError(op, repo string, err error) error {
 		e.Message = fmt.Sprintf("ECR repository %q does not exist in %s: %s", repo, c.registryLabel(), hint)
 	case code == "ImageNotFoundException":
 		e.Kind = ErrImageNotFound
-		e.Message = fmt.Sprintf("ECR %s %s: image not found (%s)", op, what, truncate(msg, 300))
+		e.Message = fmt.Sprintf("ECR %s %s: image not found (%s)", op, what, report.Clip(msg, 300))
 	case code == "ScanNotFoundException":
 		e.Kind = ErrScanNotFound
 		e.Message = fmt.Sprintf("ECR has no scan of this image in repository %q: enable scan on push for the repository (ecr-scan-on-push: true) or start one with aws ecr start-image-scan", repo)
@@ -150,11 +152,11 @@ func (c *Client) mapError(op, repo string, err error) error {
 		e.Message = fmt.Sprintf("ECR kept throttling %s %s%s: retry later or lower the concurrency", op, what, attempts)
 	case code == "InvalidParameterException" || code == "ValidationException":
 		e.Kind = ErrInvalidParameter
-		e.Message = fmt.Sprintf("ECR rejected %s %s: %s", op, what, truncate(msg, 400))
+		e.Message = fmt.Sprintf("ECR rejected %s %s: %s", op, what, report.Clip(msg, 400))
 	case isServerError(err, apiErr):
-		e.Message = fmt.Sprintf("ECR %s %s failed with a server error%s (%s: %s): retry later", op, what, attempts, code, truncate(msg, 200))
+		e.Message = fmt.Sprintf("ECR %s %s failed with a server error%s (%s: %s): retry later", op, what, attempts, code, report.Clip(msg, 200))
 	default:
-		e.Message = fmt.Sprintf("ECR %s %s failed: %s: %s", op, what, code, truncate(msg, 400))
+		e.Message = fmt.Sprintf("ECR %s %s failed: %s: %s", op, what, code, report.Clip(msg, 400))
 	}
 	return e
 }
@@ -162,11 +164,11 @@ func (c *Client) mapError(op, repo string, err error) error {
 // credentialsCause shortens the credential chain's failure. When the chain
 // fell through to instance metadata, nothing was configured at all.
 func credentialsCause(err error) string {
-	cause := strings.TrimPrefix(oneLine(err.Error()), "failed to refresh cached credentials, ")
+	cause := strings.TrimPrefix(report.OneLine(err.Error()), "failed to refresh cached credentials, ")
 	if strings.Contains(cause, "no EC2 IMDS role found") {
 		return "none found in the environment, shared config or instance metadata"
 	}
-	return truncate(cause, 200)
+	return report.Clip(cause, 200)
 }
 
 func isServerError(err error, apiErr smithy.APIError) bool {
@@ -197,15 +199,4 @@ func contextCause(err error) error {
 		return context.DeadlineExceeded
 	}
 	return context.Canceled
-}
-
-// oneLine collapses whitespace so that AWS messages cannot break the
-// one-line error contract.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

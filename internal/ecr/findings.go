@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 const (
@@ -99,7 +101,7 @@ func (c *Client) ScanFindings(ctx context.Context, repo, digest string, opts Wai
 			description := ""
 			if first.ImageScanStatus != nil {
 				status = first.ImageScanStatus.Status
-				description = oneLine(aws.ToString(first.ImageScanStatus.Description))
+				description = report.OneLine(aws.ToString(first.ImageScanStatus.Description))
 			}
 			switch status {
 			case types.ScanStatusComplete, types.ScanStatusActive:
@@ -109,7 +111,7 @@ func (c *Client) ScanFindings(ctx context.Context, repo, digest string, opts Wai
 			default:
 				msg := fmt.Sprintf("ECR scan of %s ended with status %s", image, status)
 				if description != "" {
-					msg += ": " + truncate(description, 300)
+					msg += ": " + report.Clip(description, 300)
 				}
 				return ScanFindings{}, &Error{Op: opDescribeImageScanFindings, Repository: repo, Kind: ErrScanFailed, Code: string(status), Message: msg}
 			}
@@ -178,7 +180,7 @@ func basicFinding(b types.ImageScanFinding) Finding {
 	f := Finding{
 		ID:          aws.ToString(b.Name),
 		Severity:    string(b.Severity),
-		Description: oneLine(aws.ToString(b.Description)),
+		Description: report.OneLine(aws.ToString(b.Description)),
 		URI:         aws.ToString(b.Uri),
 	}
 	attrs := map[string]string{}
@@ -201,7 +203,7 @@ func enhancedFindings(e types.EnhancedImageScanFinding) []Finding {
 	base := Finding{
 		Severity:    aws.ToString(e.Severity),
 		Title:       aws.ToString(e.Title),
-		Description: oneLine(aws.ToString(e.Description)),
+		Description: report.OneLine(aws.ToString(e.Description)),
 		Score:       e.Score,
 		Status:      aws.ToString(e.Status),
 		Enhanced:    true,

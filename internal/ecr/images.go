@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 const (
@@ -286,7 +288,7 @@ func failuresFrom(fs []types.ImageFailure) []Failure {
 				d = aws.ToString(f.ImageId.ImageTag)
 			}
 		}
-		out = append(out, Failure{Digest: d, Code: string(f.FailureCode), Reason: oneLine(aws.ToString(f.FailureReason))})
+		out = append(out, Failure{Digest: d, Code: string(f.FailureCode), Reason: report.OneLine(aws.ToString(f.FailureReason))})
 	}
 	return out
 }

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // DefaultAPIURL is GitHub.com's REST API. In Actions the caller passes
@@ -401,7 +403,7 @@ func (r *response) message() string {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(r.body, &e) == nil {
-		return oneLine(e.Message)
+		return report.OneLine(e.Message)
 	}
 	return ""
 }
@@ -430,7 +432,7 @@ func (c *Client) do(ctx context.Context, method, target string) (*response, erro
 				return nil, ctx.Err()
 			}
 			if retries >= c.maxRetries {
-				return nil, fmt.Errorf("GitHub API %s %s failed after %d attempts: %s", method, redact(target), attempt, oneLine(unwrapURLError(err).Error()))
+				return nil, fmt.Errorf("GitHub API %s %s failed after %d attempts: %s", method, redact(target), attempt, report.OneLine(unwrapURLError(err).Error()))
 			}
 			retries++
 			ambiguous = true
@@ -556,5 +558,3 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Kinds of failure a caller may branch on with errors.Is.
@@ -52,7 +54,7 @@ func (c *Client) statusError(op, owner, pkg string, r *response) error {
 	subject := fmt.Sprintf("container package %q", owner+"/"+pkg)
 	said := ""
 	if ghMsg != "" {
-		said = " (GitHub: " + truncate(ghMsg, 200) + ")"
+		said = " (GitHub: " + report.Clip(ghMsg, 200) + ")"
 	}
 	switch {
 	case op == opDelete && (strings.Contains(ghMsg, "5000 downloads") || strings.Contains(ghMsg, "5,000 downloads") ||
@@ -124,11 +126,4 @@ func withContext(err error, op, owner, pkg string) error {
 		e.Message = strings.Replace(e.Message, "wait limit", fmt.Sprintf("wait limit to %s %s", opVerb(op), subject), 1)
 	}
 	return err
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

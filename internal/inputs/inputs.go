@@ -116,13 +116,6 @@ type Input struct {
 // UsedBy reports whether the input matters to the given stage.
 func (in Input) UsedBy(st Stage) bool { return slices.Contains(in.Stages, st) }
 
-// Output is one step output.
-type Output struct {
-	Name        string
-	Description string
-	Stages      []Stage
-}
-
 // Lookup returns the table row for name.
 func Lookup(name string) (Input, bool) {
 	for _, in := range All() {
@@ -140,20 +133,6 @@ func ForStages(stages ...Stage) []Input {
 		for _, st := range stages {
 			if in.UsedBy(st) {
 				out = append(out, in)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// OutputsForStages returns the outputs produced by any of the given stages.
-func OutputsForStages(stages ...Stage) []Output {
-	var out []Output
-	for _, o := range AllOutputs() {
-		for _, st := range stages {
-			if slices.Contains(o.Stages, st) {
-				out = append(out, o)
 				break
 			}
 		}

@@ -1,13 +1,11 @@
 package inputs
 
+import "github.com/registry-actions/registry/internal/oidc"
+
 // DefaultDBRepositories is where the vulnerability database comes from unless
 // the user says otherwise; mirrors first, so a team is not rate-limited by
 // ghcr.io.
 const DefaultDBRepositories = "mirror.gcr.io/aquasec/trivy-db:2\npublic.ecr.aws/aquasecurity/trivy-db:2\nghcr.io/aquasecurity/trivy-db:2"
-
-// DefaultOIDCIssuer is GitHub Actions' token issuer, the identity provider of
-// keyless signatures made in workflows.
-const DefaultOIDCIssuer = "https://token.actions.githubusercontent.com"
 
 var allStages = []Stage{Push, Scan, Sign, Verify, Clean}
 
@@ -180,9 +178,9 @@ func All() []Input {
 		{Name: "certificate-identity-regexp", Kind: String, Stages: []Stage{Verify},
 			Description: "Regular expression the signer identity must match.",
 			Example:     "^https://github.com/acme/"},
-		{Name: "certificate-oidc-issuer", Kind: String, Default: DefaultOIDCIssuer, Stages: []Stage{Verify},
+		{Name: "certificate-oidc-issuer", Kind: String, Default: oidc.GitHubActionsIssuer, Stages: []Stage{Verify},
 			Description: "OIDC issuer of the signer identity.",
-			Example:     DefaultOIDCIssuer},
+			Example:     oidc.GitHubActionsIssuer},
 		{Name: "public-key", Kind: String, Stages: []Stage{Verify},
 			Description: "Public key (PEM content, file path, env://VAR or awskms://…) for key-signed images.",
 			Example:     "cosign.pub"},
@@ -221,47 +219,5 @@ func All() []Input {
 		{Name: "delete-orphans", Kind: Bool, Default: "false", Stages: []Stage{Clean},
 			Description: "Also delete signatures and attestations whose subject is gone.",
 			Example:     "true"},
-	}
-}
-
-// AllOutputs returns every step output.
-func AllOutputs() []Output {
-	return []Output{
-		// push
-		{Name: "digest", Stages: []Stage{Push}, Description: "Digest of the pushed image (the same at every target)."},
-		{Name: "imageid", Stages: []Stage{Push}, Description: "Config digest of the image (of the first platform for an index)."},
-		{Name: "images", Stages: []Stage{Push}, Description: "Pushed images as repository@digest, one per line."},
-		{Name: "tags", Stages: []Stage{Push}, Description: "Full references pushed, one per line."},
-		{Name: "platforms", Stages: []Stage{Push}, Description: "Platforms of the pushed image, comma-separated."},
-		{Name: "metadata", Stages: []Stage{Push}, Description: "JSON: per target the reference, digest, media type, platforms, size, bytes uploaded/skipped/mounted and duration."},
-
-		// scan
-		{Name: "result", Stages: []Stage{Scan}, Description: "pass or fail, by fail-on."},
-		{Name: "critical", Stages: []Stage{Scan}, Description: "CRITICAL findings (unique vulnerability × package, after filters)."},
-		{Name: "high", Stages: []Stage{Scan}, Description: "HIGH findings."},
-		{Name: "medium", Stages: []Stage{Scan}, Description: "MEDIUM findings."},
-		{Name: "low", Stages: []Stage{Scan}, Description: "LOW findings."},
-		{Name: "unknown", Stages: []Stage{Scan}, Description: "UNKNOWN-severity findings."},
-		{Name: "fixable", Stages: []Stage{Scan}, Description: "Findings with a fixed version available."},
-		{Name: "sarif", Stages: []Stage{Scan}, Description: "Path of the SARIF file (one run per image), relative to the working directory."},
-		{Name: "json", Stages: []Stage{Scan}, Description: "Paths of the Trivy JSON reports, one per platform, one per line (scanner: ecr: ECR's findings per image)."},
-		{Name: "sbom", Stages: []Stage{Scan}, Description: "Paths of the CycloneDX SBOMs, one per platform, one per line."},
-		{Name: "sarif-category", Stages: []Stage{Scan}, Description: "Code-scanning category of the image's SARIF run (several images: the prefix their categories share), for github/codeql-action/upload-sarif."},
-
-		// sign
-		{Name: "signed", Stages: []Stage{Sign}, Description: "Digests signed, one per line."},
-		{Name: "signatures", Stages: []Stage{Sign}, Description: "References of the signature and attestation artifacts, one per line."},
-		{Name: "cosign-verify-commands", Stages: []Stage{Sign}, Description: "cosign verify commands that check these signatures, one per line."},
-
-		// verify
-		{Name: "verified", Stages: []Stage{Verify}, Description: "true when every image and platform verified."},
-
-		// clean
-		{Name: "deleted", Stages: []Stage{Clean}, Description: "Manifests deleted, as repository@digest, one per line."},
-		{Name: "deleted-count", Stages: []Stage{Clean}, Description: "Number of manifests deleted (in preview: that the plan would delete)."},
-		{Name: "kept-count", Stages: []Stage{Clean}, Description: "Number of manifests kept."},
-		{Name: "failed", Stages: []Stage{Clean}, Description: "Planned deletions that did not happen (refused, or kept because their index or subject stayed), as repository@digest, one per line."},
-		{Name: "plan", Stages: []Stage{Clean}, Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and what became of it."},
-		{Name: "policy", Stages: []Stage{Clean}, Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR."},
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/registry-actions/registry/internal/failure"
 )
 
 // Values holds raw input strings as the user gave them (empty means unset)
@@ -102,7 +104,7 @@ func (v *Values) Duration(name string) (d time.Duration, ok bool) {
 func (v *Values) Fail(err error) { v.errs = append(v.errs, err) }
 
 // Err returns every parse error met so far as one InvalidError, or nil.
-func (v *Values) Err() error { return Invalid(errors.Join(v.errs...)) }
+func (v *Values) Err() error { return failure.Invalid(errors.Join(v.errs...)) }
 
 // SplitList splits on newlines and commas, trims spaces and drops blanks.
 func SplitList(s string) []string {
@@ -178,24 +180,4 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh", d/time.Hour)
 	}
 	return d.String()
-}
-
-// InvalidError marks a problem with what the user gave (exit code 2), as
-// opposed to a failure while doing the work.
-type InvalidError struct{ Err error }
-
-func (e *InvalidError) Error() string { return e.Err.Error() }
-func (e *InvalidError) Unwrap() error { return e.Err }
-
-// Invalid wraps err as an input problem.
-func Invalid(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &InvalidError{Err: err}
-}
-
-// Invalidf formats an input problem.
-func Invalidf(format string, args ...any) error {
-	return &InvalidError{Err: fmt.Errorf(format, args...)}
 }

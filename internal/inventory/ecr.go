@@ -7,6 +7,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/lifecycle"
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // ECRAPI is the part of the ECR API an ECR repository's inventory needs.
@@ -155,9 +156,9 @@ func (e *ECR) Delete(ctx context.Context, inv *Inventory, order []string) *Delet
 		if err != nil {
 			res.Err = err
 			for _, d := range out.NotAttempted {
-				res.NotAttempted = append(res.NotAttempted, NotAttempted{Digest: d, Reason: "deleting stopped: " + oneLine(err.Error())})
+				res.NotAttempted = append(res.NotAttempted, NotAttempted{Digest: d, Reason: "deleting stopped: " + report.OneLine(err.Error())})
 			}
-			res.NotAttempted = append(res.NotAttempted, rest(later, "deleting stopped: "+oneLine(err.Error()))...)
+			res.NotAttempted = append(res.NotAttempted, rest(later, "deleting stopped: "+report.OneLine(err.Error()))...)
 			return res
 		}
 		pending = later

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/registry-actions/registry/internal/lifecycle"
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Clock names where artifact ages come from.
@@ -221,11 +222,11 @@ func deleteOneByOne(ctx context.Context, inv *Inventory, order []string, del fun
 		}
 		if stop(err) {
 			res.Err = err
-			res.Failed = append(res.Failed, Failure{Digest: d, Reason: oneLine(err.Error())})
-			res.NotAttempted = append(res.NotAttempted, rest(order[i+1:], "deleting stopped at the first refusal: "+oneLine(err.Error()))...)
+			res.Failed = append(res.Failed, Failure{Digest: d, Reason: report.OneLine(err.Error())})
+			res.NotAttempted = append(res.NotAttempted, rest(order[i+1:], "deleting stopped at the first refusal: "+report.OneLine(err.Error()))...)
 			return res
 		}
-		res.Failed = append(res.Failed, Failure{Digest: d, Reason: oneLine(err.Error())})
+		res.Failed = append(res.Failed, Failure{Digest: d, Reason: report.OneLine(err.Error())})
 	}
 	return res
 }
@@ -377,5 +378,3 @@ func Short(d string) string {
 	}
 	return d
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

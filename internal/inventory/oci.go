@@ -266,7 +266,7 @@ func (o *OCI) date(ctx context.Context, fetcher *manifestFetcher, inv *Inventory
 			mu.Lock()
 			defer mu.Unlock()
 			if created.IsZero() {
-				undated = append(undated, Short(a.Digest)+describeTags(a.Tags))
+				undated = append(undated, Short(a.Digest)+lifecycle.DescribeTags(a.Tags))
 				return nil
 			}
 			a.PushedAt = created
@@ -357,13 +357,6 @@ func presentOnly(fetcher *manifestFetcher, digests []string) []string {
 		}
 	}
 	return out
-}
-
-func describeTags(tags []string) string {
-	if len(tags) == 0 {
-		return " (untagged)"
-	}
-	return " (" + strings.Join(tags, ", ") + ")"
 }
 
 func plural(n int, unit string) string {

@@ -355,7 +355,7 @@ func (e *evaluation) classify() error {
 			e.roles[i] = roleCandidate
 			if n.a.PushedAt.IsZero() {
 				return fmt.Errorf("evaluate lifecycle policy: artifact %s%s has no push time, so its age is unknown; the registry listing must supply it",
-					n.a.Digest, describeTags(n.a.Tags))
+					n.a.Digest, DescribeTags(n.a.Tags))
 			}
 		}
 	}
@@ -411,7 +411,8 @@ func (e *evaluation) sortByTime(list []int, key func(*node) int64, newestFirst b
 	return out
 }
 
-func describeTags(tags []string) string {
+// DescribeTags renders tags for a message: " (a, b)" or " (untagged)".
+func DescribeTags(tags []string) string {
 	if len(tags) == 0 {
 		return " (untagged)"
 	}

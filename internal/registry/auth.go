@@ -92,7 +92,7 @@ func (k *Keychain) ResolveContext(ctx context.Context, target authn.Resource) (a
 			return &authn.Basic{Username: user, Password: k.creds.GitHubToken}, nil
 		}
 	case KindECR:
-		if ecrHost, ok := ParseECRHost(hostOnly(host)); ok && k.creds.ECR != nil {
+		if ecrHost, ok := ParseECRHost(HostOnly(host)); ok && k.creds.ECR != nil {
 			auth, err := k.ecrAuth(ctx, host, ecrHost)
 			if err == nil {
 				return auth, nil
@@ -166,7 +166,8 @@ func (m *maskingAuth) Authorization() (*authn.AuthConfig, error) {
 	return cfg, nil
 }
 
-func hostOnly(registry string) string {
+// HostOnly strips the port from a registry host (host:port, [v6]:port).
+func HostOnly(registry string) string {
 	for i := len(registry) - 1; i >= 0; i-- {
 		if registry[i] == ':' {
 			return registry[:i]

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Access says what an operation needs from the registry, to name the right
@@ -40,7 +42,7 @@ func Explain(err error, action, target string, access Access) error {
 	var hostnameErr x509.HostnameError
 	switch {
 	case errors.As(err, &terr) && hasCode(terr, transport.DigestInvalidErrorCode):
-		return fmt.Errorf("%s %s: the registry refused a blob whose content does not match its digest: the source is corrupt (%s)", action, target, oneLine(diagnostics(terr)))
+		return fmt.Errorf("%s %s: the registry refused a blob whose content does not match its digest: the source is corrupt (%s)", action, target, report.OneLine(diagnostics(terr)))
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
 		what := "unauthorized"
 		if terr.StatusCode == http.StatusForbidden {
@@ -48,19 +50,19 @@ func Explain(err error, action, target string, access Access) error {
 		}
 		return fmt.Errorf("%s %s: %s (%d): %s", action, target, what, terr.StatusCode, permissionHint(KindOf(host), access))
 	case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("%s %s: not found: %s", action, target, oneLine(diagnostics(terr)))
+		return fmt.Errorf("%s %s: not found: %s", action, target, report.OneLine(diagnostics(terr)))
 	case errors.As(err, &terr) && terr.StatusCode == http.StatusMethodNotAllowed:
 		return fmt.Errorf("%s %s: the registry does not allow this operation (405 Method Not Allowed)", action, target)
 	case errors.As(err, &exhausted):
-		return fmt.Errorf("%s %s: %s did not answer after %d attempts: %s", action, target, exhausted.Host, exhausted.Attempts, oneLine(exhausted.Last.Error()))
+		return fmt.Errorf("%s %s: %s did not answer after %d attempts: %s", action, target, exhausted.Host, exhausted.Attempts, report.OneLine(exhausted.Last.Error()))
 	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostnameErr):
-		return fmt.Errorf("%s %s: the TLS certificate of %s is not trusted (%s): add its CA to the runner's trust store (SSL_CERT_FILE)", action, target, host, oneLine(err.Error()))
+		return fmt.Errorf("%s %s: the TLS certificate of %s is not trusted (%s): add its CA to the runner's trust store (SSL_CERT_FILE)", action, target, host, report.OneLine(err.Error()))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%s %s: cannot connect to %s: connection refused", action, target, host)
 	case errors.As(err, &terr) && terr.StatusCode >= 500:
-		return fmt.Errorf("%s %s: the registry failed (%d %s) after retries: %s", action, target, terr.StatusCode, http.StatusText(terr.StatusCode), oneLine(diagnostics(terr)))
+		return fmt.Errorf("%s %s: the registry failed (%d %s) after retries: %s", action, target, terr.StatusCode, http.StatusText(terr.StatusCode), report.OneLine(diagnostics(terr)))
 	}
-	return fmt.Errorf("%s %s: %s", action, target, oneLine(err.Error()))
+	return fmt.Errorf("%s %s: %s", action, target, report.OneLine(err.Error()))
 }
 
 // permissionHint names the permission a refused request needs, per registry kind.
@@ -113,8 +115,4 @@ func diagnostics(terr *transport.Error) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -78,7 +78,7 @@ func (m *Markdown) CodeBlock(lang, content string) {
 func (m *Markdown) Details(summary string, fn func(body *Markdown)) {
 	var body Markdown
 	fn(&body)
-	fmt.Fprintf(&m.b, "<details><summary>%s</summary>\n\n%s</details>\n\n", escapeHTML(summary), body.String())
+	fmt.Fprintf(&m.b, "<details><summary>%s</summary>\n\n%s</details>\n\n", escapeHTML(escapeControls(summary)), body.String())
 }
 
 // Append adds another builder's content.
@@ -96,12 +96,12 @@ func Escape(s string) string {
 		`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`",
 		"[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;", "#", `\#`, "\n", " ",
 	)
-	return r.Replace(s)
+	return r.Replace(escapeControls(s))
 }
 
 // Code renders s as inline code, safe inside tables.
 func Code(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
+	s = escapeControls(strings.ReplaceAll(s, "\n", " "))
 	s = strings.ReplaceAll(s, "|", `\|`)
 	fence := "`"
 	for strings.Contains(s, fence) {

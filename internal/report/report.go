@@ -142,12 +142,6 @@ func HumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// GateError means the stage ran and a gate the user set said no (scan's
-// fail-on, a failed verification). It exits differently from "could not run".
-type GateError struct{ Verdict string }
-
-func (e *GateError) Error() string { return e.Verdict }
-
 // DisplayPath shows a file the step wrote relative to the working directory
 // when it lies inside it, so that an output path resolves the same in the
 // Action's container (/github/workspace) and in the steps after it.

@@ -44,8 +44,10 @@ func (a *Actions) Mask(secret string) {
 	}
 }
 
+// Infof prints a log line. Every line of it is neutralised: text from
+// outside the workflow file cannot start a workflow command.
 func (a *Actions) Infof(format string, args ...any) {
-	fmt.Fprintf(a.out, strings.TrimRight(format, "\n")+"\n", args...)
+	io.WriteString(a.out, guardLines(strings.TrimRight(fmt.Sprintf(format, args...), "\n"))+"\n")
 }
 
 func (a *Actions) Warnf(format string, args ...any) { a.gha.Warningf(format, args...) }
@@ -147,7 +149,9 @@ func (c *Console) Mask(secret string) { c.red.Add(secret) }
 func (c *Console) Infof(format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	fmt.Fprintf(c.err, strings.Repeat("  ", c.depth)+strings.TrimRight(format, "\n")+"\n", args...)
+	// A CLI run inside a workflow's run: step is read by the runner too.
+	msg := guardLines(strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
+	io.WriteString(c.err, strings.Repeat("  ", c.depth)+msg+"\n")
 }
 
 func (c *Console) Warnf(format string, args ...any) {

@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // DBInfo describes the vulnerability DB a scan used.
@@ -212,9 +214,9 @@ func downloadFrom(ctx context.Context, n normalized, ref name.Reference, dir str
 func describeFailure(err error) string {
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode != 0 {
-		return fmt.Sprintf("HTTP %d %s", terr.StatusCode, oneLine(err.Error()))
+		return fmt.Sprintf("HTTP %d %s", terr.StatusCode, report.OneLine(err.Error()))
 	}
-	return oneLine(err.Error())
+	return report.OneLine(err.Error())
 }
 
 type unusableDBError struct{ err error }

@@ -2,7 +2,8 @@ package scanner
 
 import (
 	"errors"
-	"strings"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Kinds of *Error. Test with errors.Is(err, scanner.ErrNoDB).
@@ -28,7 +29,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return oneLine(e.Msg)
+	return report.Clip(report.OneLine(e.Msg), 1000)
 }
 
 func (e *Error) Unwrap() []error {
@@ -42,15 +43,4 @@ func (e *Error) Unwrap() []error {
 func CouldNotRun(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
-}
-
-// oneLine flattens multi-line library errors (registries put response bodies
-// in them) so the message fits one log line and one annotation.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	const max = 1000
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
 }

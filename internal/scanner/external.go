@@ -9,6 +9,8 @@ import (
 	trivyresult "github.com/aquasecurity/trivy/pkg/result"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Findings from another scanner (ECR's own scanning) go through the same
@@ -94,7 +96,7 @@ type IgnoreList struct {
 func ReadIgnoreFile(ctx context.Context, path string) (*IgnoreList, error) {
 	conf, err := trivyresult.ParseIgnoreFile(ctx, path)
 	if err != nil {
-		return nil, invalid("ignore file %s cannot be read (%v): fix the ignore-file path or its syntax", path, oneLine(err.Error()))
+		return nil, invalid("ignore file %s cannot be read (%v): fix the ignore-file path or its syntax", path, report.OneLine(err.Error()))
 	}
 	return &IgnoreList{conf: conf}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/registry-actions/registry/test/fakesigstore"
 )
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Errors a caller may branch on with errors.Is. Their messages are the
@@ -36,7 +38,7 @@ func (e *PartialError) Error() string {
 	if len(e.Signed) > 0 {
 		signed = strings.Join(e.Signed, ", ")
 	}
-	return oneLine(fmt.Sprintf("%v (signed: %s; not signed: %s)", e.Err, signed, strings.Join(e.NotSigned, ", ")))
+	return report.OneLine(fmt.Sprintf("%v (signed: %s; not signed: %s)", e.Err, signed, strings.Join(e.NotSigned, ", ")))
 }
 
 func (e *PartialError) Unwrap() error { return e.Err }
@@ -64,7 +66,7 @@ func (e *ServiceError) Error() string {
 	if e.Fix != "" {
 		msg += ": " + e.Fix
 	}
-	return oneLine(msg)
+	return report.OneLine(msg)
 }
 
 func (e *ServiceError) Unwrap() error { return e.Err }
@@ -89,23 +91,11 @@ func registryError(ref string, err error) error {
 	return singleLine(fmt.Errorf("%s: %w", ref, err))
 }
 
-// oneLine folds multi-line library messages so every error we return is a
-// single line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.ReplaceAll(s, "\r", "")
-	parts := strings.Split(s, "\n")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return strings.Join(parts, "; ")
-}
-
 // lineError keeps the chain of a wrapped error but guarantees the message
 // the user sees is a single line.
 type lineError struct{ err error }
 
-func (e lineError) Error() string { return oneLine(e.err.Error()) }
+func (e lineError) Error() string { return report.OneLine(e.err.Error()) }
 func (e lineError) Unwrap() error { return e.err }
 
 func singleLine(err error) error {

@@ -11,9 +11,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+
 	"github.com/registry-actions/registry/internal/localregistry"
 	"github.com/registry-actions/registry/internal/synth"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
 )
 
 // testRegistry is a registry the tests push fixtures to.

@@ -19,6 +19,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/kms"
 	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
 
+	"github.com/registry-actions/registry/internal/report"
+
 	// Registers the awskms:// scheme with sigstore's KMS registry.
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws"
 )
@@ -79,7 +81,7 @@ func loadPrivateKey(ctx context.Context, ref string, password []byte) (signature
 	if kind == keyAWSKMS {
 		sv, err := kms.Get(ctx, ref, crypto.SHA256)
 		if err != nil {
-			return nil, kind, fmt.Errorf("key %s: %s", ref, oneLine(err.Error()))
+			return nil, kind, fmt.Errorf("key %s: %s", ref, report.OneLine(err.Error()))
 		}
 		// Touch the key now so a missing key or a missing permission fails
 		// before anything is signed.
@@ -97,7 +99,7 @@ func loadPrivateKey(ctx context.Context, ref string, password []byte) (signature
 		if strings.Contains(err.Error(), "decryption failed") {
 			return nil, kind, ErrWrongKeyPassword
 		}
-		return nil, kind, fmt.Errorf("key (%s): %s: give a cosign private key (cosign generate-key-pair or import-key-pair)", describeKey(ref, kind), oneLine(err.Error()))
+		return nil, kind, fmt.Errorf("key (%s): %s: give a cosign private key (cosign generate-key-pair or import-key-pair)", describeKey(ref, kind), report.OneLine(err.Error()))
 	}
 	return sv, kind, nil
 }
@@ -113,7 +115,7 @@ func loadPublicKey(ctx context.Context, ref string) (signature.Verifier, error) 
 	if kind == keyAWSKMS {
 		sv, err := kms.Get(ctx, ref, crypto.SHA256)
 		if err != nil {
-			return nil, fmt.Errorf("public-key %s: %s", ref, oneLine(err.Error()))
+			return nil, fmt.Errorf("public-key %s: %s", ref, report.OneLine(err.Error()))
 		}
 		if pub, err = sv.PublicKey(sigopts.WithContext(ctx)); err != nil {
 			return nil, kmsError(ref, err)
@@ -124,12 +126,12 @@ func loadPublicKey(ctx context.Context, ref string) (signature.Verifier, error) 
 			return nil, fmt.Errorf("public-%w", err)
 		}
 		if pub, err = cryptoutils.UnmarshalPEMToPublicKey(raw); err != nil {
-			return nil, fmt.Errorf("public-key (%s) is not a PEM public key: %s", describeKey(ref, kind), oneLine(err.Error()))
+			return nil, fmt.Errorf("public-key (%s) is not a PEM public key: %s", describeKey(ref, kind), report.OneLine(err.Error()))
 		}
 	}
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
-		return nil, fmt.Errorf("public-key (%s): %s", describeKey(ref, kind), oneLine(err.Error()))
+		return nil, fmt.Errorf("public-key (%s): %s", describeKey(ref, kind), report.OneLine(err.Error()))
 	}
 	return v, nil
 }
@@ -144,7 +146,7 @@ func readKeyBytes(ref string, kind keyKind) ([]byte, error) {
 		if errors.As(err, &pathErr) {
 			return nil, fmt.Errorf("key: cannot read key file %s: %v: give PEM content, a readable file, env://VAR or awskms://", ref, pathErr.Err)
 		}
-		return nil, fmt.Errorf("key (%s): %s", describeKey(ref, kind), oneLine(err.Error()))
+		return nil, fmt.Errorf("key (%s): %s", describeKey(ref, kind), report.OneLine(err.Error()))
 	}
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return nil, fmt.Errorf("key (%s) is empty", describeKey(ref, kind))

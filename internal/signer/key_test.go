@@ -8,8 +8,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/registry-actions/registry/test/fakesigstore"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/registry-actions/registry/test/fakesigstore"
 )
 
 func TestKeyErrors(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/registry-actions/registry/internal/oidc"
 	"github.com/registry-actions/registry/test/fakesigstore"
 )
 
@@ -48,8 +50,8 @@ func TestKeyless(t *testing.T) {
 			before := fs.CertificatesIssued()
 			s := mustNew(t, opts)
 			id := s.Identity()
-			if id.Subject != fs.Identity() || id.Issuer != fakesigstore.GitHubIssuer || id.KeyFingerprint != "" {
-				t.Fatalf("identity %+v, want %s from %s", id, fs.Identity(), fakesigstore.GitHubIssuer)
+			if id.Subject != fs.Identity() || id.Issuer != oidc.GitHubActionsIssuer || id.KeyFingerprint != "" {
+				t.Fatalf("identity %+v, want %s from %s", id, fs.Identity(), oidc.GitHubActionsIssuer)
 			}
 			res, err := s.Sign(ctx, []name.Digest{f.index})
 			if err != nil {
@@ -69,7 +71,7 @@ func TestKeyless(t *testing.T) {
 			}
 			for _, iv := range vres.Images {
 				sc := iv.Signatures[0]
-				if !iv.Verified || sc.Identity.Subject != fs.Identity() || sc.Identity.Issuer != fakesigstore.GitHubIssuer {
+				if !iv.Verified || sc.Identity.Subject != fs.Identity() || sc.Identity.Issuer != oidc.GitHubActionsIssuer {
 					t.Fatalf("%s: %+v", iv.Digest, iv)
 				}
 				if sc.SigningTime == nil || sc.TimeSource != "certificate" {

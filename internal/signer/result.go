@@ -2,6 +2,7 @@ package signer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -65,12 +66,12 @@ func (r *SignResult) Merge(o *SignResult) {
 		return
 	}
 	for _, img := range o.Images {
-		if !contains(r.Images, img) {
+		if !slices.Contains(r.Images, img) {
 			r.Images = append(r.Images, img)
 		}
 	}
 	for _, d := range o.Signed {
-		if !contains(r.Signed, d) {
+		if !slices.Contains(r.Signed, d) {
 			r.Signed = append(r.Signed, d)
 		}
 	}
@@ -149,15 +150,6 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // tlogURL links a log entry: the public-good search UI for the public

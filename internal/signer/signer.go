@@ -41,9 +41,6 @@ const (
 	FormatBundle Format = "bundle"
 )
 
-// GitHubActionsIssuer is the OIDC issuer of GitHub Actions tokens.
-const GitHubActionsIssuer = "https://token.actions.githubusercontent.com"
-
 // Options configure a Signer. The zero value is not usable: give Key or
 // IDToken. Unlike the cosign CLI, nothing is read from the environment
 // except what a key reference names (env://VAR) and the AWS SDK's own

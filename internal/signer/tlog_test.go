@@ -8,8 +8,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/registry-actions/registry/test/fakesigstore"
 	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/registry-actions/registry/test/fakesigstore"
 )
 
 // TestTransparencyLog signs with the tlog on against the local Rekor and

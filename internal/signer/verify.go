@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/registry-actions/registry/internal/oidc"
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // VerifyOptions say what a valid signature is. Give PublicKey, or a
@@ -33,7 +37,7 @@ import (
 type VerifyOptions struct {
 	CertificateIdentity       string
 	CertificateIdentityRegexp string
-	// CertificateOIDCIssuer defaults to GitHubActionsIssuer.
+	// CertificateOIDCIssuer defaults to oidc.GitHubActionsIssuer.
 	CertificateOIDCIssuer string
 	// PublicKey is PEM content, a file path, env://VAR or awskms://….
 	PublicKey string
@@ -114,7 +118,7 @@ func (e *VerificationError) Error() string {
 	if e.Failed > 1 {
 		msg += fmt.Sprintf(" (and %d more)", e.Failed-1)
 	}
-	return oneLine(msg)
+	return report.OneLine(msg)
 }
 
 // Verify checks the signatures (and required attestations) of each image.
@@ -178,7 +182,7 @@ func verifyImages(ctx context.Context, images []name.Digest, opts VerifyOptions)
 
 func newVerifier(ctx context.Context, opts VerifyOptions) (*verifier, error) {
 	if opts.CertificateOIDCIssuer == "" {
-		opts.CertificateOIDCIssuer = GitHubActionsIssuer
+		opts.CertificateOIDCIssuer = oidc.GitHubActionsIssuer
 	}
 	keyless := opts.PublicKey == ""
 	if keyless && opts.CertificateIdentity == "" && opts.CertificateIdentityRegexp == "" {
@@ -229,7 +233,7 @@ func newVerifier(ctx context.Context, opts VerifyOptions) (*verifier, error) {
 		if keyless || !opts.IgnoreTlog {
 			var err error
 			if tm, err = cosign.TrustedRoot(); err != nil {
-				return nil, fmt.Errorf("verify: fetch the Sigstore trusted root through TUF: %s: allow access to tuf-repo-cdn.sigstore.dev", oneLine(err.Error()))
+				return nil, fmt.Errorf("verify: fetch the Sigstore trusted root through TUF: %s: allow access to tuf-repo-cdn.sigstore.dev", report.OneLine(err.Error()))
 			}
 		} else {
 			// A key with no log needs no Sigstore service, but the bundle
@@ -317,7 +321,7 @@ func verdict(iv ImageVerification) (bool, string) {
 	for _, s := range iv.Signatures {
 		if s.Verified {
 			valid = true
-		} else if !contains(reasons, s.Reason) {
+		} else if !slices.Contains(reasons, s.Reason) {
 			reasons = append(reasons, s.Reason)
 		}
 	}
@@ -560,7 +564,7 @@ func noEntryReason(c *SignatureCheck) {
 // failureReason turns cosign's and sigstore-go's verification errors into
 // the short reasons a reviewer acts on.
 func failureReason(err error) string {
-	msg := oneLine(err.Error())
+	msg := report.OneLine(err.Error())
 	lower := strings.ToLower(msg)
 	has := func(subs ...string) bool {
 		for _, s := range subs {

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
+	"github.com/registry-actions/registry/internal/oidc"
 	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/test/fakesigstore"
 	"github.com/registry-actions/registry/test/harness"
@@ -277,10 +278,10 @@ func TestSignKeylessWithTheRunnersIdentity(t *testing.T) {
 				t.Fatalf("signed %q", res.Outputs["signed"])
 			}
 			cmd := res.Outputs["cosign-verify-commands"]
-			if !strings.Contains(cmd, "--certificate-identity="+fs.Identity()) || !strings.Contains(cmd, "--certificate-oidc-issuer="+fakesigstore.GitHubIssuer) || strings.Contains(cmd, "ignore-tlog") {
+			if !strings.Contains(cmd, "--certificate-identity="+fs.Identity()) || !strings.Contains(cmd, "--certificate-oidc-issuer="+oidc.GitHubActionsIssuer) || strings.Contains(cmd, "ignore-tlog") {
 				t.Fatalf("verify command %q", cmd)
 			}
-			for _, want := range []string{"keyless as `" + fs.Identity() + "`", "(issuer `" + fakesigstore.GitHubIssuer + "`)",
+			for _, want := range []string{"keyless as `" + fs.Identity() + "`", "(issuer `" + oidc.GitHubActionsIssuer + "`)",
 				"recorded in the transparency log", fs.RekorURL + "/api/v1/log/entries?logIndex=",
 				"private Sigstore (`Fulcio " + fs.FulcioURL + "`, `Rekor " + fs.RekorURL + "`)"} {
 				if !strings.Contains(res.Summary, want) {
@@ -299,7 +300,7 @@ func TestSignKeylessWithTheRunnersIdentity(t *testing.T) {
 			if res.Outputs["verified"] != "true" {
 				t.Fatalf("verified %q", res.Outputs["verified"])
 			}
-			for _, want := range []string{"✅ **Verified**: 3 manifests", "`" + fs.Identity() + "`", "`" + fakesigstore.GitHubIssuer + "`", "(tlog)", "SCTs"} {
+			for _, want := range []string{"✅ **Verified**: 3 manifests", "`" + fs.Identity() + "`", "`" + oidc.GitHubActionsIssuer + "`", "(tlog)", "SCTs"} {
 				if !strings.Contains(res.Summary+res.Stdout, want) {
 					t.Errorf("verify summary/log lacks %q:\n%s", want, res.Summary)
 				}

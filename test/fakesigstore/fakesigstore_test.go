@@ -17,6 +17,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	awskms "github.com/sigstore/sigstore/pkg/signature/kms/aws"
+
+	"github.com/registry-actions/registry/internal/oidc"
 )
 
 func fetchToken(t *testing.T, s *Sigstore, bearer string) (int, string) {
@@ -51,7 +53,7 @@ func TestTokenEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("minted token does not verify: %v", err)
 	}
-	if std.Issuer != GitHubIssuer || std.Subject != "repo:org/repo:ref:refs/heads/main" {
+	if std.Issuer != oidc.GitHubActionsIssuer || std.Subject != "repo:org/repo:ref:refs/heads/main" {
 		t.Fatalf("iss %q sub %q", std.Issuer, std.Subject)
 	}
 	if claims.JobWorkflowRef != DefaultClaims().JobWorkflowRef {
@@ -94,7 +96,7 @@ func TestFulcioIssuesWorkflowCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ext.Issuer != GitHubIssuer || ext.GithubWorkflowRepository != "org/repo" || ext.SourceRepositoryRef != "refs/heads/main" {
+	if ext.Issuer != oidc.GitHubActionsIssuer || ext.GithubWorkflowRepository != "org/repo" || ext.SourceRepositoryRef != "refs/heads/main" {
 		t.Fatalf("extensions %+v", ext)
 	}
 	if got := cert.NotAfter.Sub(cert.NotBefore); got != 10*time.Minute {

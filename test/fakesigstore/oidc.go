@@ -13,10 +13,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// GitHubIssuer is the issuer of GitHub Actions OIDC tokens; the fake tokens
-// carry it so that identity checks written for real workflows apply unchanged.
-const GitHubIssuer = "https://token.actions.githubusercontent.com"
-
 // Claims are the GitHub Actions OIDC claims the token endpoint puts in every
 // token. Field names follow GitHub's documented claim names.
 type Claims struct {

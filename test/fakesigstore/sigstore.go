@@ -27,6 +27,8 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgca "github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/registry-actions/registry/internal/oidc"
 )
 
 // Sigstore is a running token endpoint and certificate authority.
@@ -66,7 +68,7 @@ func WithClaims(c Claims) Option { return func(s *Sigstore) { s.c = c } }
 func Start(t testing.TB, opts ...Option) *Sigstore {
 	t.Helper()
 	now := time.Now()
-	s := &Sigstore{RequestToken: "fake-request-token", Issuer: GitHubIssuer, c: DefaultClaims()}
+	s := &Sigstore{RequestToken: "fake-request-token", Issuer: oidc.GitHubActionsIssuer, c: DefaultClaims()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/registry-actions/registry/internal/ecr"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/ghcr"
-	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/internal/lifecycle"
 	"github.com/registry-actions/registry/internal/registry"
@@ -102,13 +102,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		mode = ModePreview
 	}
 	if mode != ModePreview && mode != ModeApply && mode != ModeEnforce {
-		return nil, inputs.Invalidf("clean: mode %q is not one of preview, apply or enforce", opts.Mode)
+		return nil, failure.Invalidf("clean: mode %q is not one of preview, apply or enforce", opts.Mode)
 	}
 	if opts.MaxDeletions < 0 {
-		return nil, inputs.Invalidf("clean: max-deletions must not be negative, got %d", opts.MaxDeletions)
+		return nil, failure.Invalidf("clean: max-deletions must not be negative, got %d", opts.MaxDeletions)
 	}
 	if len(opts.Images) == 0 {
-		return nil, inputs.Invalidf("clean: input \"images\" is required: name the repositories to clean")
+		return nil, failure.Invalidf("clean: input \"images\" is required: name the repositories to clean")
 	}
 	policy, source, err := resolvePolicy(opts.Policy)
 	if err != nil {
@@ -136,7 +136,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if mode == ModeApply {
 		for _, t := range targets {
 			if t.kind != lifecycle.RegistryECR {
-				return nil, inputs.Invalidf("clean: mode apply puts a lifecycle policy on ECR repositories, but %s is on %s, which stores no policies: use mode: enforce on a schedule to apply the policy there",
+				return nil, failure.Invalidf("clean: mode apply puts a lifecycle policy on ECR repositories, but %s is on %s, which stores no policies: use mode: enforce on a schedule to apply the policy there",
 					t.repo.Name(), registryLabel(t.kind))
 			}
 		}
@@ -170,7 +170,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if err := res.writePlan(); err != nil {
 			return res, err
 		}
-		return res, &report.GateError{Verdict: fmt.Sprintf("clean: the plan deletes %d manifests, more than max-deletions %d, so nothing was deleted: review the plan (%s) and raise max-deletions to at least %d to proceed",
+		return res, &failure.GateError{Verdict: fmt.Sprintf("clean: the plan deletes %d manifests, more than max-deletions %d, so nothing was deleted: review the plan (%s) and raise max-deletions to at least %d to proceed",
 			res.Totals.Planned, opts.MaxDeletions, orNone(res.PlanPath), res.Totals.Planned)}
 	}
 	var failures []string
@@ -243,7 +243,7 @@ func resolveTargets(ctx context.Context, opts Options, policy *lifecycle.Policy)
 		t := target{repo: repo}
 		switch registry.KindOf(repo.RegistryStr()) {
 		case registry.KindECR:
-			host, _ := registry.ParseECRHost(hostOnly(repo.RegistryStr()))
+			host, _ := registry.ParseECRHost(registry.HostOnly(repo.RegistryStr()))
 			key := host.AccountID + "/" + host.Region
 			api, ok := ecrClients[key]
 			if !ok {
@@ -260,7 +260,7 @@ func resolveTargets(ctx context.Context, opts Options, policy *lifecycle.Policy)
 		case registry.KindGHCR:
 			owner, pkg, err := inventory.SplitGHCR(repo.RepositoryStr())
 			if err != nil {
-				return nil, inputs.Invalid(fmt.Errorf("clean: %w", err))
+				return nil, failure.Invalid(fmt.Errorf("clean: %w", err))
 			}
 			if github == nil {
 				if opts.GitHub == nil {
@@ -273,14 +273,14 @@ func resolveTargets(ctx context.Context, opts Options, policy *lifecycle.Policy)
 			t.kind = lifecycle.RegistryGHCR
 			t.store = &inventory.GHCR{API: github, Owner: owner, Package: pkg, Repo: repo, Remote: opts.Registry.Remote(ctx), Concurrency: opts.Concurrency}
 		case registry.KindECRPublic:
-			return nil, inputs.Invalidf("clean: %s is an ECR Public repository, which clean cannot manage: its images are deleted through the ECR Public API", repo.Name())
+			return nil, failure.Invalidf("clean: %s is an ECR Public repository, which clean cannot manage: its images are deleted through the ECR Public API", repo.Name())
 		default:
 			t.kind = lifecycle.RegistryOCI
 			t.store = &inventory.OCI{Repo: repo, Remote: opts.Registry.Remote(ctx), Concurrency: opts.Concurrency}
 		}
 		caps, _ := lifecycle.CapabilitiesFor(t.kind)
 		if err := policy.Validate(caps); err != nil {
-			return nil, inputs.Invalid(fmt.Errorf("clean: the policy cannot be used on %s: %w", repo.Name(), err))
+			return nil, failure.Invalid(fmt.Errorf("clean: the policy cannot be used on %s: %w", repo.Name(), err))
 		}
 		targets = append(targets, t)
 	}
@@ -300,20 +300,13 @@ func parseRepository(reg *registry.Client, image string) (name.Repository, error
 	}
 	last := s[strings.LastIndexByte(s, '/')+1:]
 	if strings.Contains(last, ":") && strings.Contains(s, "/") {
-		return name.Repository{}, inputs.Invalidf("clean: images entry %q has a tag: give the repository alone (clean judges every image in it)", image)
+		return name.Repository{}, failure.Invalidf("clean: images entry %q has a tag: give the repository alone (clean judges every image in it)", image)
 	}
 	repo, err := reg.Repository(s)
 	if err != nil {
-		return name.Repository{}, inputs.Invalid(fmt.Errorf("clean: %w", err))
+		return name.Repository{}, failure.Invalid(fmt.Errorf("clean: %w", err))
 	}
 	return repo, nil
-}
-
-func hostOnly(registry string) string {
-	if i := strings.LastIndexByte(registry, ':'); i >= 0 && !strings.Contains(registry[i:], "]") {
-		return registry[:i]
-	}
-	return registry
 }
 
 // evaluate lists one repository and plans what the policy does to it.
@@ -360,7 +353,7 @@ func evaluate(ctx context.Context, opts Options, policy *lifecycle.Policy, t tar
 // repository or package is a bad input.
 func explainListing(t target, err error) error {
 	if errors.Is(err, ecr.ErrRepositoryNotFound) || errors.Is(err, ghcr.ErrNotFound) || errors.Is(err, inventory.ErrRepositoryNotFound) {
-		return inputs.Invalid(fmt.Errorf("clean: %w", err))
+		return failure.Invalid(fmt.Errorf("clean: %w", err))
 	}
 	return fmt.Errorf("clean: %w", err)
 }

@@ -23,7 +23,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/cleanfixture"
 	"github.com/registry-actions/registry/internal/ecr"
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/internal/lifecycle"
 	"github.com/registry-actions/registry/internal/registry"
@@ -211,7 +211,7 @@ func TestMaxDeletionsFailsClosed(t *testing.T) {
 	opts.Mode = clean.ModeEnforce
 	opts.MaxDeletions = 5
 	res, err := clean.Run(context.Background(), opts)
-	var gate *report.GateError
+	var gate *failure.GateError
 	if !errors.As(err, &gate) {
 		t.Fatalf("err = %v, want a gate error", err)
 	}
@@ -326,7 +326,7 @@ func TestBadInputs(t *testing.T) {
 			opts.Policy = policyText(expireV1)
 			tc.mutate(&opts)
 			res, err := clean.Run(context.Background(), opts)
-			var invalid *inputs.InvalidError
+			var invalid *failure.InvalidError
 			if !errors.As(err, &invalid) {
 				t.Fatalf("err = %v, want a bad-input error", err)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/internal/lifecycle"
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Comparison sets AWS's own preview of the policy (ECR's
@@ -41,7 +42,7 @@ type Difference struct {
 func compareWithAWS(ctx context.Context, opts Options, policy *lifecycle.Policy, t target, plan *lifecycle.Plan, parents map[string][]string) *Comparison {
 	results, err := t.ecr.PreviewLifecyclePolicy(ctx, t.ecrName, string(policy.JSON()), opts.AWSPreview)
 	if err != nil {
-		return &Comparison{Error: "AWS's lifecycle policy preview is unavailable: " + oneLine(err.Error())}
+		return &Comparison{Error: "AWS's lifecycle policy preview is unavailable: " + report.OneLine(err.Error())}
 	}
 	return compare(results, plan, parents, opts.Protected)
 }
@@ -160,5 +161,3 @@ func shortList(digests []string) string {
 	}
 	return strings.Join(out, ", ")
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

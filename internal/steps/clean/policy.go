@@ -3,7 +3,7 @@ package clean
 import (
 	"fmt"
 
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/lifecycle"
 )
 
@@ -30,20 +30,20 @@ func resolvePolicy(in PolicyInput) (*lifecycle.Policy, string, error) {
 		}
 		p, err := lifecycle.Parse(in.Text)
 		if err != nil {
-			return nil, "", inputs.Invalid(fmt.Errorf("clean: policy (%s): %w", source, err))
+			return nil, "", failure.Invalid(fmt.Errorf("clean: policy (%s): %w", source, err))
 		}
 		caps, _ := lifecycle.CapabilitiesFor(lifecycle.RegistryECR)
 		if err := p.Validate(caps); err != nil {
-			return nil, "", inputs.Invalid(fmt.Errorf("clean: policy (%s): %w", source, err))
+			return nil, "", failure.Invalid(fmt.Errorf("clean: policy (%s): %w", source, err))
 		}
 		return p, source, nil
 	}
 	if in.Shorthand == nil {
-		return nil, "", inputs.Invalidf("clean: no policy: set policy (a file or inline JSON) or keep-tagged, untagged-older-than or tagged-older-than")
+		return nil, "", failure.Invalidf("clean: no policy: set policy (a file or inline JSON) or keep-tagged, untagged-older-than or tagged-older-than")
 	}
 	p, err := lifecycle.Compile(*in.Shorthand)
 	if err != nil {
-		return nil, "", inputs.Invalid(fmt.Errorf("clean: %w", err))
+		return nil, "", failure.Invalid(fmt.Errorf("clean: %w", err))
 	}
 	return p, "shorthand", nil
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/internal/lifecycle"
 	"github.com/registry-actions/registry/internal/report"
@@ -164,12 +165,12 @@ func (r *Result) Outputs() []report.Output {
 		count = r.Totals.Planned
 	}
 	return []report.Output{
-		{Name: "deleted", Value: strings.Join(r.deleted(), "\n")},
-		{Name: "deleted-count", Value: fmt.Sprint(count)},
-		{Name: "kept-count", Value: fmt.Sprint(r.Totals.Kept)},
-		{Name: "failed", Value: strings.Join(r.failed(), "\n")},
-		{Name: "plan", Value: r.PlanPath},
-		{Name: "policy", Value: strings.TrimSpace(string(r.Policy))},
+		{Name: inputs.OutDeleted, Value: report.OutputList(r.deleted())},
+		{Name: inputs.OutDeletedCount, Value: fmt.Sprint(count)},
+		{Name: inputs.OutKeptCount, Value: fmt.Sprint(r.Totals.Kept)},
+		{Name: inputs.OutFailed, Value: report.OutputList(r.failed())},
+		{Name: inputs.OutPlan, Value: r.PlanPath},
+		{Name: inputs.OutPolicy, Value: strings.TrimSpace(string(r.Policy))},
 	}
 }
 

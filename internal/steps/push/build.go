@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 )
@@ -51,10 +51,10 @@ func Build(ctx context.Context, opts BuildOptions, reg *registry.Client, log rep
 	}
 	path, err := exec.LookPath(docker)
 	if err != nil {
-		return "", nil, inputs.Invalidf("push: building (context is set) needs Docker with buildx on the runner, and %q is not on PATH: build in an earlier step and set source to its OCI output, or use a runner with Docker", docker)
+		return "", nil, failure.Invalidf("push: building (context is set) needs Docker with buildx on the runner, and %q is not on PATH: build in an earlier step and set source to its OCI output, or use a runner with Docker", docker)
 	}
 	if _, err := os.Stat(opts.Context); err != nil && !strings.Contains(opts.Context, "://") {
-		return "", nil, inputs.Invalidf("push: build context %q not found", opts.Context)
+		return "", nil, failure.Invalidf("push: build context %q not found", opts.Context)
 	}
 	work, err := os.MkdirTemp("", "registry-build-")
 	if err != nil {
@@ -147,7 +147,7 @@ func writeDockerConfig(ctx context.Context, dir string, opts BuildOptions, reg *
 		}
 		r, err := name.ParseReference(ref)
 		if err != nil {
-			return inputs.Invalidf("push: cache reference %q: %v", ref, err)
+			return failure.Invalidf("push: cache reference %q: %v", ref, err)
 		}
 		host := r.Context().RegistryStr()
 		if _, done := auths[host]; done {

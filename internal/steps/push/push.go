@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/registry-actions/registry/internal/ecr"
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 )
@@ -86,7 +86,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	src, err := opts.Registry.OpenSource(ctx, spec)
 	if err != nil {
-		return nil, inputs.Invalid(fmt.Errorf("push: %w", err))
+		return nil, failure.Invalid(fmt.Errorf("push: %w", err))
 	}
 	defer src.Close()
 	res.Source, res.SourceKind = src.Spec, string(src.Kind)
@@ -172,7 +172,7 @@ func resolveTargets(c *registry.Client, images, tags []string) ([]registry.Targe
 		lowered, changed := registry.LowercaseGHCR(repoSpec)
 		repo, err := c.Repository(lowered)
 		if err != nil {
-			return 0, inputs.Invalid(fmt.Errorf("push: %w", err))
+			return 0, failure.Invalid(fmt.Errorf("push: %w", err))
 		}
 		if changed {
 			notes = append(notes, fmt.Sprintf("%s was lower-cased to %s: ghcr.io repository names are lower-case", repoSpec, repo))
@@ -189,7 +189,7 @@ func resolveTargets(c *registry.Client, images, tags []string) ([]registry.Targe
 	for _, t := range tags {
 		if !strings.Contains(t, "/") {
 			if err := registry.ValidTag(t); err != nil {
-				return nil, nil, inputs.Invalid(fmt.Errorf("push: %w", err))
+				return nil, nil, failure.Invalid(fmt.Errorf("push: %w", err))
 			}
 			plain = append(plain, t)
 			continue
@@ -197,14 +197,14 @@ func resolveTargets(c *registry.Client, images, tags []string) ([]registry.Targe
 		lowered, _ := registry.LowercaseGHCR(t)
 		ref, err := c.Reference(lowered)
 		if err != nil {
-			return nil, nil, inputs.Invalid(fmt.Errorf("push: tag %w", err))
+			return nil, nil, failure.Invalid(fmt.Errorf("push: tag %w", err))
 		}
 		tag, ok := ref.(name.Tag)
 		if !ok {
-			return nil, nil, inputs.Invalidf("push: tag %q names a digest: tags must be tag names or repository:tag references", t)
+			return nil, nil, failure.Invalidf("push: tag %q names a digest: tags must be tag names or repository:tag references", t)
 		}
 		if !strings.Contains(t, ":") || strings.LastIndex(t, ":") < strings.LastIndex(t, "/") {
-			return nil, nil, inputs.Invalidf("push: tag %q is a repository without a tag: add :tag, or list the repository in images", t)
+			return nil, nil, failure.Invalidf("push: tag %q is a repository without a tag: add :tag, or list the repository in images", t)
 		}
 		i, err := add(ref.Context().String())
 		if err != nil {
@@ -226,10 +226,10 @@ func resolveTargets(c *registry.Client, images, tags []string) ([]registry.Targe
 		}
 	}
 	if len(targets) == 0 {
-		return nil, nil, inputs.Invalidf("push: input \"images\" is required: name the target repositories, e.g. ghcr.io/acme/app (or give full references in tags)")
+		return nil, nil, failure.Invalidf("push: input \"images\" is required: name the target repositories, e.g. ghcr.io/acme/app (or give full references in tags)")
 	}
 	if len(images) == 0 && len(plain) > 0 {
-		return nil, nil, inputs.Invalidf("push: tags %s have no repository: list repositories in images", strings.Join(plain, ", "))
+		return nil, nil, failure.Invalidf("push: tags %s have no repository: list repositories in images", strings.Join(plain, ", "))
 	}
 	return targets, notes, nil
 }
@@ -241,7 +241,7 @@ func selectPlatforms(root registry.Artifact, want []string) (registry.Artifact, 
 	for _, w := range want {
 		p, err := v1.ParsePlatform(w)
 		if err != nil || p.OS == "" || p.Architecture == "" {
-			return nil, "", inputs.Invalidf("push: invalid platform %q: use os/arch[/variant], e.g. linux/arm64", w)
+			return nil, "", failure.Invalidf("push: invalid platform %q: use os/arch[/variant], e.g. linux/arm64", w)
 		}
 		wanted = append(wanted, *p)
 	}
@@ -258,7 +258,7 @@ func selectPlatforms(root registry.Artifact, want []string) (registry.Artifact, 
 				return root, "", nil
 			}
 		}
-		return nil, "", inputs.Invalidf("push: the source is a single %s image: platforms %s are not in it", have.String(), strings.Join(want, ", "))
+		return nil, "", failure.Invalidf("push: the source is a single %s image: platforms %s are not in it", have.String(), strings.Join(want, ", "))
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -280,7 +280,7 @@ func selectPlatforms(root registry.Artifact, want []string) (registry.Artifact, 
 					present = append(present, d.Platform.String())
 				}
 			}
-			return nil, "", inputs.Invalidf("push: platform %s is not in the image: it has %s", p.String(), strings.Join(present, ", "))
+			return nil, "", failure.Invalidf("push: platform %s is not in the image: it has %s", p.String(), strings.Join(present, ", "))
 		}
 	}
 	for _, d := range im.Manifests {
@@ -330,7 +330,7 @@ func prepareECR(ctx context.Context, opts Options, targets []registry.Target, di
 			}
 			created = append(created, t.Repo.String())
 		case errors.Is(err, ecr.ErrRepositoryNotFound):
-			return nil, inputs.Invalidf("push: ECR repository %s does not exist: set ecr-create-repository: true, or create it", t.Repo)
+			return nil, failure.Invalidf("push: ECR repository %s does not exist: set ecr-create-repository: true, or create it", t.Repo)
 		case errors.Is(err, ecr.ErrAccessDenied):
 			// Many push roles lack ecr:DescribeRepositories; the registry
 			// itself still refuses to move an immutable tag.
@@ -348,7 +348,7 @@ func prepareECR(ctx context.Context, opts Options, targets []registry.Target, di
 				continue // not there yet: the first push of an immutable tag is fine
 			}
 			if desc.Digest != digest {
-				return nil, inputs.Invalidf("push: tag %s is immutable in %s and already points at %s; this image is %s: push a new tag", tag, t.Repo, desc.Digest, digest)
+				return nil, failure.Invalidf("push: tag %s is immutable in %s and already points at %s; this image is %s: push a new tag", tag, t.Repo, desc.Digest, digest)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 )
@@ -101,12 +102,12 @@ func (r *Result) totals() (up, present, mounted int64) {
 func (r *Result) Outputs() []report.Output {
 	meta, _ := json.Marshal(r.Targets)
 	return []report.Output{
-		{Name: "digest", Value: r.Digest},
-		{Name: "imageid", Value: r.ImageID},
-		{Name: "images", Value: strings.Join(r.Pushed(), "\n")},
-		{Name: "tags", Value: strings.Join(r.allTags(), "\n")},
-		{Name: "platforms", Value: strings.Join(r.Platforms, ",")},
-		{Name: "metadata", Value: string(meta)},
+		{Name: inputs.OutDigest, Value: r.Digest},
+		{Name: inputs.OutImageID, Value: r.ImageID},
+		{Name: inputs.OutImages, Value: report.OutputList(r.Pushed())},
+		{Name: inputs.OutTags, Value: report.OutputList(r.allTags())},
+		{Name: inputs.OutPlatforms, Value: strings.Join(r.Platforms, ",")},
+		{Name: inputs.OutMetadata, Value: string(meta)},
 	}
 }
 

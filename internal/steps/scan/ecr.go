@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/registry-actions/registry/internal/ecr"
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/scanner"
 )
@@ -33,7 +33,7 @@ func runECR(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Trivy.IgnoreFile != "" {
 		var err error
 		if ignore, err = scanner.ReadIgnoreFile(ctx, opts.Trivy.IgnoreFile); err != nil {
-			return nil, inputs.Invalid(fmt.Errorf("scan: %w", err))
+			return nil, failure.Invalid(fmt.Errorf("scan: %w", err))
 		}
 	}
 	var warnings []string
@@ -48,15 +48,15 @@ func runECR(ctx context.Context, opts Options) (*Result, error) {
 	seen := map[string]bool{}
 	for _, t := range opts.Targets {
 		if t.Path != "" {
-			return nil, inputs.Invalidf("scan: scanner: ecr reads findings of images in ECR, not local files (%s): use scanner: trivy", t.Path)
+			return nil, failure.Invalidf("scan: scanner: ecr reads findings of images in ECR, not local files (%s): use scanner: trivy", t.Path)
 		}
 		ref, err := parseRef(opts, t.Ref)
 		if err != nil {
 			return nil, err
 		}
-		host, ok := registry.ParseECRHost(hostOnly(ref.Context().RegistryStr()))
+		host, ok := registry.ParseECRHost(registry.HostOnly(ref.Context().RegistryStr()))
 		if !ok {
-			return nil, inputs.Invalidf("scan: scanner: ecr reads findings of private ECR images, and %s is not one: use scanner: trivy", ref)
+			return nil, failure.Invalidf("scan: scanner: ecr reads findings of private ECR images, and %s is not one: use scanner: trivy", ref)
 		}
 		client, ok := clients[ref.Context().RegistryStr()]
 		if !ok {
@@ -130,7 +130,7 @@ func runECR(ctx context.Context, opts Options) (*Result, error) {
 	}
 	sres, err := scanner.Assemble(images, opts.Trivy.Severities)
 	if err != nil {
-		return nil, inputs.Invalid(fmt.Errorf("scan: severity: %w", err))
+		return nil, failure.Invalid(fmt.Errorf("scan: severity: %w", err))
 	}
 	source := SourceECRBasic
 	if enhanced || slices.ContainsFunc(scans, func(s *ECRScan) bool { return strings.EqualFold(s.Status, "ACTIVE") }) {
@@ -203,17 +203,10 @@ func pkgTypeWanted(types []string, class string) bool {
 // images input's fault (exit 2); everything else could not run (exit 1).
 func ecrError(ref name.Reference, p scanner.ResolvedPlatform, err error) error {
 	if errors.Is(err, ecr.ErrImageNotFound) {
-		return inputs.Invalid(fmt.Errorf("scan: %w", err))
+		return failure.Invalid(fmt.Errorf("scan: %w", err))
 	}
 	if errors.Is(err, ecr.ErrScanNotFound) || errors.Is(err, ecr.ErrTimeout) || errors.Is(err, ecr.ErrScanFailed) {
 		return fmt.Errorf("scan: %s: %w", p.Platform, err)
 	}
 	return fmt.Errorf("scan: read ECR findings of %s (%s): %w", ref.Context(), p.Platform, err)
-}
-
-func hostOnly(registry string) string {
-	if i := strings.LastIndexByte(registry, ':'); i >= 0 && !strings.Contains(registry[i:], "]") {
-		return registry[:i]
-	}
-	return registry
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/registry-actions/registry/internal/ecr"
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/vulndb"
@@ -96,7 +96,7 @@ func TestECRFindingsThroughTheSameModel(t *testing.T) {
 	opts, ref := ecrOptions(t, fake)
 	opts.FailOn = []string{"HIGH"}
 	res, err := Run(context.Background(), opts)
-	var gate *report.GateError
+	var gate *failure.GateError
 	if !errors.As(err, &gate) || res.Verdict != "failed: 1 CRITICAL, 1 HIGH (fail-on: HIGH or worse)" {
 		t.Fatalf("err %v verdict %q", err, res.Verdict)
 	}
@@ -180,7 +180,7 @@ func TestECRFiltersAndErrors(t *testing.T) {
 	// ECR's own errors keep their one-line message; a missing image is exit 2.
 	fake.errs = map[string]error{arm: &ecr.Error{Kind: ecr.ErrScanNotFound, Message: "ECR has no scan of team/app@" + arm + ": enable scan on push for the repository (ecr-scan-on-push: true) or start one with aws ecr start-image-scan"}}
 	_, err = Run(context.Background(), opts)
-	var invalid *inputs.InvalidError
+	var invalid *failure.InvalidError
 	if err == nil || errors.As(err, &invalid) || !strings.HasPrefix(err.Error(), "scan: linux/arm64/v8: ECR has no scan of team/app@") {
 		t.Errorf("scan not found: %v", err)
 	}

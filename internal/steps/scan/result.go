@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
 )
@@ -112,17 +113,17 @@ func (r *Result) Outputs() []report.Output {
 	}
 	c := r.Scan.Counts
 	return []report.Output{
-		{Name: "result", Value: result},
-		{Name: "critical", Value: strconv.Itoa(c.Critical)},
-		{Name: "high", Value: strconv.Itoa(c.High)},
-		{Name: "medium", Value: strconv.Itoa(c.Medium)},
-		{Name: "low", Value: strconv.Itoa(c.Low)},
-		{Name: "unknown", Value: strconv.Itoa(c.Unknown)},
-		{Name: "fixable", Value: strconv.Itoa(r.Scan.Fixable)},
-		{Name: "sarif", Value: r.SARIF},
-		{Name: "json", Value: strings.Join(r.JSON, "\n")},
-		{Name: "sbom", Value: strings.Join(r.SBOM, "\n")},
-		{Name: "sarif-category", Value: r.Category()},
+		{Name: inputs.OutResult, Value: result},
+		{Name: inputs.OutCritical, Value: strconv.Itoa(c.Critical)},
+		{Name: inputs.OutHigh, Value: strconv.Itoa(c.High)},
+		{Name: inputs.OutMedium, Value: strconv.Itoa(c.Medium)},
+		{Name: inputs.OutLow, Value: strconv.Itoa(c.Low)},
+		{Name: inputs.OutUnknown, Value: strconv.Itoa(c.Unknown)},
+		{Name: inputs.OutFixable, Value: strconv.Itoa(r.Scan.Fixable)},
+		{Name: inputs.OutSARIF, Value: r.SARIF},
+		{Name: inputs.OutJSON, Value: report.OutputList(r.JSON)},
+		{Name: inputs.OutSBOM, Value: report.OutputList(r.SBOM)},
+		{Name: inputs.OutSARIFCategory, Value: r.Category()},
 	}
 }
 

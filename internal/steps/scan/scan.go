@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/registry-actions/registry/internal/ecr"
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
@@ -93,7 +93,7 @@ type Findings interface {
 }
 
 // Run scans, writes the reports and applies the gate. A failed gate
-// returns the full result with a *report.GateError; a scan that could not
+// returns the full result with a *failure.GateError; a scan that could not
 // run returns no result.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Log == nil {
@@ -125,7 +125,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res.FailOn = threshold.Severities()
 	failed, verdict, err := scanner.GateThreshold(res.Scan, threshold)
 	if err != nil {
-		return nil, inputs.Invalid(fmt.Errorf("scan: %w", err))
+		return nil, failure.Invalid(fmt.Errorf("scan: %w", err))
 	}
 	res.Failed, res.Verdict = failed, verdict
 	for i := range res.Scan.Images {
@@ -144,7 +144,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	// The caller reports a failed gate as the step's error: one annotation.
 	opts.Log.Infof("scan %s", verdict)
 	if failed {
-		return res, &report.GateError{Verdict: "scan " + verdict}
+		return res, &failure.GateError{Verdict: "scan " + verdict}
 	}
 	return res, nil
 }
@@ -156,10 +156,10 @@ func validate(opts *Options) (scanner.Threshold, []string, error) {
 		opts.Scanner = ScannerTrivy
 	case ScannerTrivy, ScannerECR:
 	default:
-		return scanner.Threshold{}, nil, inputs.Invalidf("scan: scanner %q is not supported: use trivy or ecr", opts.Scanner)
+		return scanner.Threshold{}, nil, failure.Invalidf("scan: scanner %q is not supported: use trivy or ecr", opts.Scanner)
 	}
 	if len(opts.Targets) == 0 {
-		return scanner.Threshold{}, nil, inputs.Invalidf("scan: input \"images\" is required: name the images to scan, or run push earlier in the same chain")
+		return scanner.Threshold{}, nil, failure.Invalidf("scan: input \"images\" is required: name the images to scan, or run push earlier in the same chain")
 	}
 	failOn := opts.FailOn
 	if len(failOn) == 0 {
@@ -167,10 +167,10 @@ func validate(opts *Options) (scanner.Threshold, []string, error) {
 	}
 	threshold, err := scanner.ParseFailOn(failOn)
 	if err != nil {
-		return threshold, nil, inputs.Invalid(fmt.Errorf("scan: %w", err))
+		return threshold, nil, failure.Invalid(fmt.Errorf("scan: %w", err))
 	}
 	if _, err := scanner.ParseSeverities(opts.Trivy.Severities); err != nil {
-		return threshold, nil, inputs.Invalid(fmt.Errorf("scan: severity: %w", err))
+		return threshold, nil, failure.Invalid(fmt.Errorf("scan: severity: %w", err))
 	}
 	var formats []string
 	for _, f := range opts.Formats {
@@ -180,7 +180,7 @@ func validate(opts *Options) (scanner.Threshold, []string, error) {
 			continue
 		case FormatSARIF, FormatJSON, FormatSBOM, "cyclonedx":
 		default:
-			return threshold, nil, inputs.Invalidf("scan: formats: %q is not a report format: use sarif, json, sbom", f)
+			return threshold, nil, failure.Invalidf("scan: formats: %q is not a report format: use sarif, json, sbom", f)
 		}
 		if f == "cyclonedx" {
 			f = FormatSBOM
@@ -190,7 +190,7 @@ func validate(opts *Options) (scanner.Threshold, []string, error) {
 		}
 	}
 	if len(formats) > 0 && opts.OutputDir == "" {
-		return threshold, nil, inputs.Invalidf("scan: output-dir is empty: name a directory for the %s reports", strings.Join(formats, ", "))
+		return threshold, nil, failure.Invalidf("scan: output-dir is empty: name a directory for the %s reports", strings.Join(formats, ", "))
 	}
 	return threshold, formats, nil
 }
@@ -265,7 +265,7 @@ func parseRef(opts Options, s string) (name.Reference, error) {
 	}
 	ref, err := resolver.Reference(s)
 	if err != nil {
-		return nil, inputs.Invalid(fmt.Errorf("scan: images: %w", err))
+		return nil, failure.Invalid(fmt.Errorf("scan: images: %w", err))
 	}
 	return ref, nil
 }
@@ -275,9 +275,9 @@ func parseRef(opts Options, s string) (name.Reference, error) {
 func trivyError(err error) error {
 	switch {
 	case errors.Is(err, scanner.ErrInvalidOptions):
-		return inputs.Invalid(fmt.Errorf("scan: %w", err))
+		return failure.Invalid(fmt.Errorf("scan: %w", err))
 	case errors.Is(err, scanner.ErrImageNotFound):
-		return inputs.Invalid(fmt.Errorf("scan: %w", err))
+		return failure.Invalid(fmt.Errorf("scan: %w", err))
 	}
 	return fmt.Errorf("scan: %w", err)
 }

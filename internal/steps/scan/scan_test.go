@@ -20,7 +20,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
@@ -86,7 +86,7 @@ func TestScanWritesEveryFormatAndGates(t *testing.T) {
 	ref := pushIndex(t, host, "demo/app")
 	opts := options(t, Target{Ref: ref.String()})
 	res, err := Run(context.Background(), opts)
-	var gate *report.GateError
+	var gate *failure.GateError
 	if !errors.As(err, &gate) || gate.Verdict != "scan failed: 2 CRITICAL (fail-on: CRITICAL)" {
 		t.Fatalf("err = %v, want the default gate failing on 2 CRITICAL", err)
 	}
@@ -218,7 +218,7 @@ func TestBadInputsAreExitTwo(t *testing.T) {
 			opts.ECR.Client = func(context.Context, registry.ECRHost) (Findings, error) { return nil, errors.New("unused") }
 			c.edit(&opts)
 			res, err := Run(context.Background(), opts)
-			var invalid *inputs.InvalidError
+			var invalid *failure.InvalidError
 			if res != nil || !errors.As(err, &invalid) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v (result %v), want a one-line invalid-input error containing %q", err, res != nil, c.want)
 			}
@@ -235,8 +235,8 @@ func TestCouldNotRunIsExitOne(t *testing.T) {
 	opts := options(t, Target{Ref: ref.String()})
 	opts.Trivy.CacheDir = t.TempDir() // no DB and skip-db-update
 	res, err := Run(context.Background(), opts)
-	var invalid *inputs.InvalidError
-	var gate *report.GateError
+	var invalid *failure.InvalidError
+	var gate *failure.GateError
 	if res != nil || err == nil || errors.As(err, &invalid) || errors.As(err, &gate) || !errors.Is(err, scanner.ErrNoDB) {
 		t.Fatalf("err = %v", err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/signer"
@@ -30,7 +30,7 @@ type Resolved struct {
 // messages ("sign", "verify").
 func resolveImages(ctx context.Context, reg *registry.Client, images []string, log report.Logger, verb string) ([]Resolved, []name.Digest, error) {
 	if len(images) == 0 {
-		return nil, nil, inputs.Invalidf("%s: input \"images\" is required: name the images to %s, or run push earlier in the same chain", verb, verb)
+		return nil, nil, failure.Invalidf("%s: input \"images\" is required: name the images to %s, or run push earlier in the same chain", verb, verb)
 	}
 	var out []Resolved
 	var digests []name.Digest
@@ -44,7 +44,7 @@ func resolveImages(ctx context.Context, reg *registry.Client, images []string, l
 		}
 		ref, err := reg.Reference(s)
 		if err != nil {
-			return nil, nil, inputs.Invalid(fmt.Errorf("%s: images: %w", verb, err))
+			return nil, nil, failure.Invalid(fmt.Errorf("%s: images: %w", verb, err))
 		}
 		d, err := signer.Resolve(ctx, ref, reg.Remote(ctx))
 		if err != nil {
@@ -69,7 +69,7 @@ func resolveImages(ctx context.Context, reg *registry.Client, images []string, l
 // request names the permission the job lacks.
 func registryFailure(verb, action, repo string, access registry.Access, err error) error {
 	if errors.Is(err, signer.ErrImageNotFound) {
-		return inputs.Invalid(fmt.Errorf("%s: %w: check the images input", verb, err))
+		return failure.Invalid(fmt.Errorf("%s: %w: check the images input", verb, err))
 	}
 	if code := refusedStatus(err); code != 0 {
 		hint := registry.Explain(errorStatus(code), action, repo, access)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/signer"
 )
@@ -30,9 +31,9 @@ type Result struct {
 // Outputs are the sign outputs of the inputs table.
 func (r *Result) Outputs() []report.Output {
 	return []report.Output{
-		{Name: "signed", Value: strings.Join(r.Signed, "\n")},
-		{Name: "signatures", Value: strings.Join(r.References(), "\n")},
-		{Name: "cosign-verify-commands", Value: strings.Join(r.Commands, "\n")},
+		{Name: inputs.OutSigned, Value: report.OutputList(r.Signed)},
+		{Name: inputs.OutSignatures, Value: report.OutputList(r.References())},
+		{Name: inputs.OutCosignVerifyCommands, Value: report.OutputList(r.Commands)},
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/signer"
@@ -162,7 +162,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return resultIfAny(res), fmt.Errorf("sign: %w", signerCause(err))
 		}
 		if errors.Is(err, signer.ErrImageNotFound) {
-			return nil, inputs.Invalid(fmt.Errorf("sign: %w: check the images input", err))
+			return nil, failure.Invalid(fmt.Errorf("sign: %w: check the images input", err))
 		}
 		return nil, fmt.Errorf("sign: %w", err)
 	}
@@ -190,16 +190,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 func validate(opts Options) error {
 	for _, a := range opts.Attest {
 		if a != AttestVuln && a != AttestSBOM {
-			return inputs.Invalidf("sign: attest: %q is not an attestation this stage makes: use vuln, sbom or both", a)
+			return failure.Invalidf("sign: attest: %q is not an attestation this stage makes: use vuln, sbom or both", a)
 		}
 	}
 	switch opts.Signer.Format {
 	case "", signer.FormatLegacy, signer.FormatBundle:
 	default:
-		return inputs.Invalidf("sign: signature-format %q: use legacy or bundle", opts.Signer.Format)
+		return failure.Invalidf("sign: signature-format %q: use legacy or bundle", opts.Signer.Format)
 	}
 	if opts.Signer.Key == "" && opts.Signer.KeyPassword != "" {
-		return inputs.Invalidf("sign: key-password is set but key is not: set key, or drop key-password to sign keyless")
+		return failure.Invalidf("sign: key-password is set but key is not: set key, or drop key-password to sign keyless")
 	}
 	return nil
 }
@@ -232,7 +232,7 @@ func attestations(opts Options, digests []name.Digest) ([][]signer.Attestation, 
 					paths = []string{opts.VulnFile}
 				}
 				if len(paths) == 0 {
-					return nil, inputs.Invalidf("sign: attest: vuln needs a scan result for %s: run scan earlier in the chain (stage: push,scan,sign) or set vuln-file", d)
+					return nil, failure.Invalidf("sign: attest: vuln needs a scan result for %s: run scan earlier in the chain (stage: push,scan,sign) or set vuln-file", d)
 				}
 			case AttestSBOM:
 				for _, r := range reps {
@@ -244,7 +244,7 @@ func attestations(opts Options, digests []name.Digest) ([][]signer.Attestation, 
 					paths = []string{opts.SBOMFile}
 				}
 				if len(paths) == 0 {
-					return nil, inputs.Invalidf("sign: attest: sbom needs an SBOM for %s: run scan earlier in the chain (stage: push,scan,sign) or set sbom-file", d)
+					return nil, failure.Invalidf("sign: attest: sbom needs an SBOM for %s: run scan earlier in the chain (stage: push,scan,sign) or set sbom-file", d)
 				}
 			}
 			for _, path := range paths {
@@ -258,7 +258,7 @@ func attestations(opts Options, digests []name.Digest) ([][]signer.Attestation, 
 					att, err = sbomAttestation(path)
 				}
 				if err != nil {
-					return nil, inputs.Invalid(fmt.Errorf("sign: attest %s: %w", kind, err))
+					return nil, failure.Invalid(fmt.Errorf("sign: attest %s: %w", kind, err))
 				}
 				out[i] = append(out[i], att)
 			}
@@ -298,15 +298,15 @@ func signerFailure(so signer.Options, err error) error {
 	case errors.As(err, &svc):
 		return fmt.Errorf("sign: %w", cause)
 	case errors.Is(err, signer.ErrNoIDToken), errors.Is(err, signer.ErrWrongKeyPassword):
-		return inputs.Invalid(fmt.Errorf("sign: %w", cause))
+		return failure.Invalid(fmt.Errorf("sign: %w", cause))
 	case strings.HasPrefix(so.Key, "awskms://"):
 		if kmsRefusal(err) {
-			return inputs.Invalid(fmt.Errorf("sign: %w", cause))
+			return failure.Invalid(fmt.Errorf("sign: %w", cause))
 		}
 		return fmt.Errorf("sign: %w", cause)
 	case so.Key != "":
 		// A key that cannot be read or parsed: the key input is wrong.
-		return inputs.Invalid(fmt.Errorf("sign: %w", cause))
+		return failure.Invalid(fmt.Errorf("sign: %w", cause))
 	}
 	return fmt.Errorf("sign: %w", cause)
 }

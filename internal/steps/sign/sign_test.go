@@ -19,7 +19,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/signer"
@@ -124,7 +124,7 @@ func (r *recorder) Group(t string) func() {
 func (r *recorder) String() string { return strings.Join(r.lines, "\n") }
 
 func isInvalid(err error) bool {
-	var inv *inputs.InvalidError
+	var inv *failure.InvalidError
 	return errors.As(err, &inv)
 }
 
@@ -213,7 +213,7 @@ func TestVerifyFailuresAreGateErrorsWithTheReason(t *testing.T) {
 
 	// Nothing signed yet.
 	vres, err := Verify(ctx, e.verifyOptions())
-	var gate *report.GateError
+	var gate *failure.GateError
 	if !errors.As(err, &gate) || vres == nil || vres.Verified || !strings.Contains(err.Error(), "no signature") {
 		t.Fatalf("unsigned: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
-	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/signer"
@@ -32,7 +32,7 @@ type VerifyOptions struct {
 }
 
 // Verify checks every image and, for an index, every platform manifest.
-// A failed check returns the full result with a *report.GateError naming
+// A failed check returns the full result with a *failure.GateError naming
 // the first failure and why.
 func Verify(ctx context.Context, opts VerifyOptions) (*VerifyResult, error) {
 	if opts.Log == nil {
@@ -69,7 +69,7 @@ func Verify(ctx context.Context, opts VerifyOptions) (*VerifyResult, error) {
 	res := &VerifyResult{VerifyResult: *vres, Resolved: resolved, Policy: policy}
 	res.log(opts.Log)
 	if verr != nil {
-		return res, &report.GateError{Verdict: "verify: " + verr.Error()}
+		return res, &failure.GateError{Verdict: "verify: " + verr.Error()}
 	}
 	return res, nil
 }
@@ -78,15 +78,15 @@ func validateVerify(vo signer.VerifyOptions) error {
 	hasID := vo.CertificateIdentity != "" || vo.CertificateIdentityRegexp != ""
 	switch {
 	case vo.PublicKey == "" && !hasID:
-		return inputs.Invalidf("verify: set certificate-identity (the signing workflow, e.g. https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/heads/main) or certificate-identity-regexp, or public-key for key-signed images")
+		return failure.Invalidf("verify: set certificate-identity (the signing workflow, e.g. https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/heads/main) or certificate-identity-regexp, or public-key for key-signed images")
 	case vo.PublicKey != "" && hasID:
-		return inputs.Invalidf("verify: set either public-key or certificate-identity/certificate-identity-regexp, not both")
+		return failure.Invalidf("verify: set either public-key or certificate-identity/certificate-identity-regexp, not both")
 	case vo.CertificateIdentity != "" && vo.CertificateIdentityRegexp != "":
-		return inputs.Invalidf("verify: set either certificate-identity or certificate-identity-regexp, not both")
+		return failure.Invalidf("verify: set either certificate-identity or certificate-identity-regexp, not both")
 	}
 	if vo.CertificateIdentityRegexp != "" {
 		if _, err := regexp.Compile(vo.CertificateIdentityRegexp); err != nil {
-			return inputs.Invalidf("verify: certificate-identity-regexp %q is not a regular expression: %v", vo.CertificateIdentityRegexp, err)
+			return failure.Invalidf("verify: certificate-identity-regexp %q is not a regular expression: %v", vo.CertificateIdentityRegexp, err)
 		}
 	}
 	return nil
@@ -95,11 +95,11 @@ func validateVerify(vo signer.VerifyOptions) error {
 func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, inputs.Invalid(fmt.Errorf("verify: cannot read trusted-root %s: %w", path, unwrapPathError(err)))
+		return nil, failure.Invalid(fmt.Errorf("verify: cannot read trusted-root %s: %w", path, unwrapPathError(err)))
 	}
 	tr, err := root.NewTrustedRootFromJSON(raw)
 	if err != nil {
-		return nil, inputs.Invalid(fmt.Errorf("verify: trusted-root %s is not a Sigstore trusted_root.json: %s", path, oneLine(err.Error())))
+		return nil, failure.Invalid(fmt.Errorf("verify: trusted-root %s is not a Sigstore trusted_root.json: %s", path, report.OneLine(err.Error())))
 	}
 	return tr, nil
 }
@@ -110,14 +110,14 @@ func verifyFailure(vo signer.VerifyOptions, repo string, err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, signer.ErrImageNotFound):
-		return inputs.Invalid(fmt.Errorf("verify: %w: check the images input", err))
+		return failure.Invalid(fmt.Errorf("verify: %w: check the images input", err))
 	case strings.HasPrefix(vo.PublicKey, "awskms://") && strings.Contains(msg, "KMS key"):
 		if kmsRefusal(err) {
-			return inputs.Invalid(fmt.Errorf("verify: %w", err))
+			return failure.Invalid(fmt.Errorf("verify: %w", err))
 		}
 		return fmt.Errorf("verify: %w", err)
 	case strings.HasPrefix(msg, "public-key"), strings.HasPrefix(msg, "require-attestations"), strings.HasPrefix(msg, "verify: set"):
-		return inputs.Invalid(fmt.Errorf("verify: %s", strings.TrimPrefix(msg, "verify: ")))
+		return failure.Invalid(fmt.Errorf("verify: %s", strings.TrimPrefix(msg, "verify: ")))
 	}
 	if code := refusedStatus(err); code != 0 {
 		return fmt.Errorf("verify: %s (%v)", registry.Explain(errorStatus(code), "read signatures in", repo, registry.Read), err)
@@ -127,5 +127,3 @@ func verifyFailure(vo signer.VerifyOptions, repo string, err error) error {
 	}
 	return fmt.Errorf("verify: %w", err)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/oidc"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/signer"
 )
@@ -43,7 +45,7 @@ func policyOf(opts VerifyOptions) Policy {
 	case vo.PublicKey == "":
 		p.Identity, p.IdentityRegexp, p.Issuer = vo.CertificateIdentity, vo.CertificateIdentityRegexp, vo.CertificateOIDCIssuer
 		if p.Issuer == "" {
-			p.Issuer = signer.GitHubActionsIssuer
+			p.Issuer = oidc.GitHubActionsIssuer
 		}
 	case strings.Contains(vo.PublicKey, "-----BEGIN"):
 		p.PublicKey = "PEM content"
@@ -80,7 +82,7 @@ func (p Policy) describe(md bool) string {
 
 // Outputs are the verify outputs of the inputs table.
 func (r *VerifyResult) Outputs() []report.Output {
-	return []report.Output{{Name: "verified", Value: fmt.Sprint(r.Verified)}}
+	return []report.Output{{Name: inputs.OutVerified, Value: fmt.Sprint(r.Verified)}}
 }
 
 func (r *VerifyResult) verdict() string {
@@ -276,18 +278,9 @@ func short(ref string) string {
 func unique(s []string) []string {
 	var out []string
 	for _, x := range s {
-		if !contains(out, x) {
+		if !slices.Contains(out, x) {
 			out = append(out, x)
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
