@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,5 +18,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := app.Main(ctx, app.OSIO())
 	stop()
+	// Trivy's per-process temp directory: this run made it, this run
+	// removes it (os.Exit skips deferred calls).
+	if err := app.Cleanup(); err != nil {
+		fmt.Fprintf(os.Stderr, "registry: remove temporary files: %v\n", err)
+	}
 	os.Exit(code)
 }

@@ -5,12 +5,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -49,25 +49,32 @@ func Main(ctx context.Context, pio IO) int {
 		pio.Getenv = func(string) string { return "" }
 	}
 	action := len(pio.Args) == 0 && pio.Getenv("GITHUB_ACTIONS") == "true"
+	// One redactor for everything this process prints, Trivy's log
+	// included: secrets registered by either front door are hidden there too.
+	red := &report.Redactor{}
 	engineLog := pio.Stderr
 	if action {
 		engineLog = pio.Stdout
 	}
-	configureEngineLogging(engineLog, pio.Getenv("RUNNER_DEBUG") == "1")
+	// Trivy's log is third-party text interleaved with this program's own
+	// workflow commands, so it cannot sit inside ::stop-commands::; each of
+	// its lines is neutralised instead.
+	trivyLog := report.GuardLines(red.Writer(engineLog))
+	configureEngineLogging(trivyLog, pio.Getenv("RUNNER_DEBUG") == "1")
+	defer report.Flush(trivyLog)
 	if action {
-		return runAction(ctx, pio)
+		return runAction(ctx, pio, red)
 	}
-	return runCLI(ctx, pio)
+	return runCLI(ctx, pio, red)
 }
 
 // runAction reads inputs the way a runner passes them.
-func runAction(ctx context.Context, pio IO) int {
+func runAction(ctx context.Context, pio IO, red *report.Redactor) int {
 	gha := githubactions.New(githubactions.WithGetenv(pio.Getenv), githubactions.WithWriter(io.Discard))
 	raw := map[string]string{}
 	for _, in := range inputs.All() {
 		raw[in.Name] = gha.GetInput(in.Name)
 	}
-	red := &report.Redactor{}
 	sink := report.NewActions(pio.Stdout, pio.Getenv, red)
 	values := inputs.NewValues(raw)
 	maskSecrets(values, sink.Mask)
@@ -76,22 +83,20 @@ func runAction(ctx context.Context, pio IO) int {
 		sink.Errorf("%s", err)
 		return failure.ExitInvalid
 	}
-	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask, Redactor: red}
-	results, err := run.Chain(ctx, chain, func(st inputs.Stage, res report.Result) {
-		outs, err := stageOutputs(st, res.Outputs())
+	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask}
+	_, err = run.Chain(ctx, chain, func(st inputs.Stage, res report.Result, outs []report.Output) {
+		checked, err := stageOutputs(st, outs)
 		if err != nil {
 			sink.Warnf("%s", err)
 		}
-		if err := sink.SetOutputs(outs); err != nil {
+		if err := sink.SetOutputs(checked); err != nil {
 			sink.Warnf("%s", err)
 		}
 		var md report.Markdown
 		res.Summary(&md)
 		sink.AddSummary(&md)
 	})
-	_ = results
-	full := ""
-	if err := sink.FlushSummary(full); err != nil {
+	if err := sink.FlushSummary(); err != nil {
 		sink.Warnf("%s", err)
 	}
 	if err != nil {
@@ -103,15 +108,17 @@ func runAction(ctx context.Context, pio IO) int {
 
 // Run is one execution of a chain of stages.
 type Run struct {
-	IO       IO
-	Values   *inputs.Values
-	Log      report.Logger
-	Mask     func(string)
-	Redactor *report.Redactor
-	// Registry overrides the client built from inputs (tests, demo).
+	IO     IO
+	Values *inputs.Values
+	Log    report.Logger
+	Mask   func(string)
+	// Registry is the one client every stage of the chain uses (one token
+	// per registry for the whole chain); Chain builds it from the inputs.
 	Registry *registry.Client
 	// State carries what earlier stages produced to later ones.
 	State State
+	// reportDir is output-dir once this run has claimed it.
+	reportDir string
 }
 
 // StageResult pairs a stage with what it returned, for --json.
@@ -121,20 +128,22 @@ type StageResult struct {
 	Error  string        `json:"error,omitempty"`
 }
 
+// emitFunc receives what a stage returned: its result (for the summary)
+// and the outputs that may be written for it (see Chain).
+type emitFunc func(st inputs.Stage, res report.Result, outs []report.Output)
+
 // Chain runs stages in order; the first failure stops it. emit is called with
-// every result a stage returns, including one that comes with an error (a
-// failed gate still reports its findings).
-func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.Stage, report.Result)) ([]StageResult, error) {
+// every result a stage returns, including one that comes with an error, so
+// the summary says what happened. Outputs follow the outputs table: a stage
+// that succeeded, or ran to a gate's verdict, writes all of them; a stage
+// that failed writes only those the table says describe completed work on
+// failure (for example the digests signed before the error), never a value
+// that stands for work that did not happen.
+func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([]StageResult, error) {
 	if err := r.Values.Err(); err != nil {
 		return nil, err
 	}
-	if r.Registry == nil {
-		client, err := r.registryClient(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.Registry = client
-	}
+	r.Registry = r.registryClient()
 	timeout, _ := r.Values.Duration("timeout")
 	if err := r.Values.Err(); err != nil {
 		return nil, err
@@ -160,7 +169,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 		cancel()
 		sr := StageResult{Stage: st, Result: res}
 		if res != nil && emit != nil {
-			emit(st, res)
+			emit(st, res, outputsFor(st, res, err))
 		}
 		if err != nil {
 			sr.Error = report.OneLine(err.Error())
@@ -173,7 +182,23 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 	return results, nil
 }
 
-func (r *Run) registryClient(ctx context.Context) (*registry.Client, error) {
+// outputsFor picks the outputs a stage's result may write given how the
+// stage ended (see Chain).
+func outputsFor(st inputs.Stage, res report.Result, err error) []report.Output {
+	outs := res.Outputs()
+	if err == nil || failure.Code(err) == failure.ExitGate {
+		return outs
+	}
+	var kept []report.Output
+	for _, o := range outs {
+		if decl, ok := inputs.LookupOutput(st, o.Name); ok && decl.OnFailure != "" {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
+
+func (r *Run) registryClient() *registry.Client {
 	v := r.Values
 	creds := registry.Credentials{
 		GitHubToken: v.String("github-token"),
@@ -190,16 +215,11 @@ func (r *Run) registryClient(ctx context.Context) (*registry.Client, error) {
 		UserAgent:   version.UserAgent(),
 		Insecure:    v.List("insecure-registries"),
 		Credentials: creds,
-	}), nil
+	})
 }
 
 // Path resolves a user-given path against the working directory.
-func (r *Run) Path(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(r.IO.Dir, p)
-}
+func (r *Run) Path(p string) string { return resolvePath(r.IO.Dir, p) }
 
 func maskSecrets(v *inputs.Values, mask func(string)) {
 	for _, in := range inputs.All() {
@@ -223,9 +243,16 @@ func writeJSON(w io.Writer, results []StageResult, err error) error {
 	if doc.Stages == nil {
 		doc.Stages = []StageResult{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	// Strings from registries and images may hold "##[", which a runner
+	// reads as a workflow command anywhere in a line; inside a JSON string
+	// the escape \u005b reads back as the same "[".
+	data = bytes.ReplaceAll(data, []byte("##["), []byte(`##\u005b`))
+	_, err = w.Write(append(data, '\n'))
+	return err
 }
 
 // environ rebuilds the process environment from Getenv for child processes.

@@ -3,8 +3,9 @@ package inputs
 import "slices"
 
 // Output names. Every stage's result emits its outputs under these names
-// only; a test fails when a stage emits a name the table below does not
-// declare for it, or never emits one it declares.
+// only; a test (test/e2e TestEveryStageWritesTheOutputsTheTableDeclares)
+// fails when a stage emits a name the table below does not declare for it,
+// or never emits one it declares.
 const (
 	// push
 	OutDigest    = "digest"
@@ -55,11 +56,24 @@ const (
 )
 
 // Output is one step output.
+//
+// A stage writes its outputs when it succeeds and when it ran to a gate's
+// verdict (exit code 3: scan's fail-on, a failed verification, clean's
+// max-deletions), since then the values describe work that was done. When
+// the stage fails (exit code 1 or 2), an output is written only if OnFailure
+// says what it then holds, so that a later `if: always()` step never acts on
+// a digest that was not pushed or a signature that was not written.
 type Output struct {
 	Name        string
 	Description string
 	Stages      []Stage
 	Format      OutputFormat
+	// When, if set, is the condition under which a stage that succeeds
+	// writes this output (e.g. "with mode: enforce"); empty means always.
+	When string
+	// OnFailure is what the output holds when its stage fails part-way;
+	// empty means it is not written then.
+	OnFailure string
 }
 
 // AllOutputs returns every step output, in the order the README and
@@ -105,25 +119,30 @@ func AllOutputs() []Output {
 
 		// sign
 		{Name: OutSigned, Stages: []Stage{Sign}, Format: LineList,
-			Description: "Digests signed, one per line."},
+			Description: "Digests signed, one per line.",
+			OnFailure:   "the digests signed before the failure (an index only after all its platforms)"},
 		{Name: OutSignatures, Stages: []Stage{Sign}, Format: LineList,
-			Description: "References of the signature and attestation artifacts, one per line."},
+			Description: "References of the signature and attestation artifacts, one per line.",
+			OnFailure:   "the signatures and attestations written before the failure"},
 		{Name: OutCosignVerifyCommands, Stages: []Stage{Sign}, Format: LineList,
 			Description: "cosign verify commands that check these signatures, one per line."},
 
 		// verify
 		{Name: OutVerified, Stages: []Stage{Verify}, Format: SingleLine,
-			Description: "true when every image and platform verified."},
+			Description: "true when every image and platform verified; false when verification ran and something did not verify (exit code 3)."},
 
 		// clean
 		{Name: OutDeleted, Stages: []Stage{Clean}, Format: LineList,
-			Description: "Manifests deleted, as repository@digest, one per line."},
+			Description: "Manifests deleted, as repository@digest, one per line.",
+			OnFailure:   "the manifests deleted before the failure"},
 		{Name: OutDeletedCount, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Number of manifests deleted (in preview: that the plan would delete)."},
+			Description: "Number of manifests deleted (in preview: that the plan would delete).",
+			OnFailure:   "the number deleted before the failure"},
 		{Name: OutKeptCount, Stages: []Stage{Clean}, Format: SingleLine,
 			Description: "Number of manifests kept."},
 		{Name: OutFailed, Stages: []Stage{Clean}, Format: LineList,
-			Description: "Planned deletions that did not happen (refused, or kept because their index or subject stayed), as repository@digest, one per line."},
+			Description: "Planned deletions that did not happen (refused, or kept because their index or subject stayed), as repository@digest, one per line.",
+			OnFailure:   "the planned deletions that did not happen"},
 		{Name: OutPlan, Stages: []Stage{Clean}, Format: SingleLine,
 			Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and what became of it."},
 		{Name: OutPolicy, Stages: []Stage{Clean}, Format: JSONDocument,

@@ -72,18 +72,25 @@ func (v *Values) Bool(name string) bool {
 	return b
 }
 
-// Int parses a whole number; unset returns 0 and ok=false.
+// Int parses a whole number within the input's range; unset returns 0 and
+// ok=false, and so does a value that is malformed or out of range (the error
+// names the range).
 func (v *Values) Int(name string) (n int, ok bool) {
 	s := v.Raw(name)
 	if s == "" {
 		return 0, false
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		v.errs = append(v.errs, fmt.Errorf("input %q: %q is not a whole number", name, s))
+	in, _ := Lookup(name)
+	n64, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange), err == nil && (n64 < int64(in.Min) || n64 > int64(in.Max)):
+		v.errs = append(v.errs, fmt.Errorf("input %q: %s is out of range: use a whole number from %d to %d", name, s, in.Min, in.Max))
+		return 0, false
+	case err != nil:
+		v.errs = append(v.errs, fmt.Errorf("input %q: %q is not a whole number: use one from %d to %d", name, s, in.Min, in.Max))
 		return 0, false
 	}
-	return n, true
+	return int(n64), true
 }
 
 // Duration parses "30d", "12h", "90m", "1h30m"; unset returns 0 and ok=false.

@@ -120,10 +120,14 @@ func (rw *redactingWriter) Flush() error {
 	return err
 }
 
-// Flush flushes w if it is a redacting writer.
+// Flush writes out what a writer of this package (redacting, line-guarding)
+// still holds of an unfinished line; other writers are left alone.
 func Flush(w io.Writer) error {
-	if rw, ok := w.(*redactingWriter); ok {
-		return rw.Flush()
+	switch fw := w.(type) {
+	case *redactingWriter:
+		return fw.Flush()
+	case *lineGuard:
+		return fw.Flush()
 	}
 	return nil
 }

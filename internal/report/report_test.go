@@ -80,7 +80,7 @@ func TestActionsSinkWritesOutputsSummaryAndMasks(t *testing.T) {
 	var md Markdown
 	md.Heading(2, "Push")
 	a.AddSummary(&md)
-	if err := a.FlushSummary(""); err != nil {
+	if err := a.FlushSummary(); err != nil {
 		t.Fatal(err)
 	}
 	log := stdout.String()

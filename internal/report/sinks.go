@@ -85,8 +85,7 @@ func (a *Actions) AddSummary(md *Markdown) {
 }
 
 // FlushSummary writes the queued summary once, within GitHub's 1 MiB limit.
-// full, when not empty, names where the untruncated summary was saved.
-func (a *Actions) FlushSummary(full string) error {
+func (a *Actions) FlushSummary() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	path := a.getenv("GITHUB_STEP_SUMMARY")
@@ -94,9 +93,6 @@ func (a *Actions) FlushSummary(full string) error {
 		return nil
 	}
 	note := "The summary was cut to fit GitHub's 1 MiB limit."
-	if full != "" {
-		note += " The full summary is in " + full + "."
-	}
 	md := Truncate(a.red.Redact(a.summary.String()), StepSummaryLimit, note)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -207,7 +207,7 @@ func (r *Result) sourceLine() []string {
 			parts = append(parts, "cached")
 		}
 	}
-	parts = append(parts, "reported: "+severityLabel(r.Scan.Severities))
+	parts = append(parts, "reported: "+report.Escape(severityLabel(r.Scan.Severities)))
 	parts = append(parts, plural(len(r.Images), "image"))
 	if r.Duration > 0 {
 		parts = append(parts, r.Duration.Round(10*time.Millisecond).String())
@@ -226,7 +226,7 @@ func (r *Result) imageSummary(md *report.Markdown, img scanner.ImageResult, info
 	md.Heading(3, "%s", img.Reference)
 	md.Paragraph("**%s**", report.Escape(info.Verdict))
 	if e := info.ECR; e != nil {
-		line := fmt.Sprintf("ECR %s scanning, status %s", e.Kind, report.Code(e.Status))
+		line := fmt.Sprintf("ECR %s scanning, status %s", report.Escape(e.Kind), report.Code(e.Status))
 		if !e.CompletedAt.IsZero() {
 			line += ", completed " + e.CompletedAt.UTC().Format("2006-01-02 15:04 MST")
 		}
@@ -330,7 +330,7 @@ func findingRows(fs []scanner.Finding, platforms bool) [][]string {
 		if f.Kind == scanner.KindSecret {
 			pkg = fmt.Sprintf("%s:%d", f.PkgPath, f.Line)
 		}
-		row := []string{f.Severity, report.Link(f.ID, f.PrimaryURL), report.Code(orDash(pkg)), report.Code(orDash(f.InstalledVersion)), fixedCell(f)}
+		row := []string{report.Escape(f.Severity), report.Link(f.ID, f.PrimaryURL), report.Code(orDash(pkg)), report.Code(orDash(f.InstalledVersion)), fixedCell(f)}
 		if platforms {
 			row = append(row, report.Escape(strings.Join(f.Platforms, ", ")))
 		}
