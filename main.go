@@ -16,7 +16,12 @@ func main() {
 	// The runner cancels a job with SIGINT then SIGTERM; stop cleanly so no
 	// tag is left pointing at a half-written image.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := app.Main(ctx, app.OSIO())
+	pio, err := app.OSIO()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "registry: %v\n", err)
+		os.Exit(1)
+	}
+	code := app.Main(ctx, pio)
 	stop()
 	// Trivy's per-process temp directory: this run made it, this run
 	// removes it (os.Exit skips deferred calls).

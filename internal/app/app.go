@@ -37,10 +37,14 @@ type IO struct {
 	Environ func() []string
 }
 
-// OSIO is the real process.
-func OSIO() IO {
-	dir, _ := os.Getwd()
-	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ}
+// OSIO is the real process. It fails when the working directory cannot be
+// read (it was removed): relative paths would have nothing to resolve to.
+func OSIO() (IO, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return IO{}, fmt.Errorf("the working directory cannot be read (%w): run from an existing directory", err)
+	}
+	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ}, nil
 }
 
 // Main runs the program and returns its exit code.
