@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
+	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/internal/vulndb"
 	"github.com/registry-actions/registry/test/harness"
 )
@@ -32,9 +33,10 @@ import (
 // workflow commands on new lines, in both syntaxes.
 const hostileLine = "release notes\n::error title=pwned::owned\n::add-mask::hunter2\n##[warning]pwned\n<img src=x onerror=alert(1)>|cell|break"
 
-// hostileVariant is a platform variant that carries a command but no
-// control character (a source's platform fields may not hold one).
-const hostileVariant = "v8::error title=pwned::owned"
+// hostileVariant is a platform variant that carries commands but no control
+// character (a source's platform fields may not hold one): "##[" starts a
+// command anywhere in a line, so printed raw it acts on the job.
+const hostileVariant = "v8::error title=pwned::owned##[warning]pwned"
 
 // hostileIndex is the sample two-platform image (Alpine and Debian, with
 // known vulnerable packages) whose arm64 variant, index and manifest
@@ -47,6 +49,15 @@ func hostileIndex(t *testing.T) v1.ImageIndex {
 	}
 	debian, err := vulndb.DebianImage()
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Trivy logs the OS version it detects (a later Debian release file
+	// wins): its own log lines carry the image's text too.
+	release, err := synth.NewLayer(synth.Layer{Files: map[string][]byte{"etc/debian_version": []byte("12.11##[warning]pwned-by-trivy-log\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if debian, err = mutate.AppendLayers(debian, release); err != nil {
 		t.Fatal(err)
 	}
 	ann := map[string]string{"org.opencontainers.image.description": hostileLine, "org.opencontainers.image.title": "::add-mask::hunter2"}

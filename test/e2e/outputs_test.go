@@ -150,7 +150,9 @@ func TestOutputsDescribeOnlyWorkThatHappened(t *testing.T) {
 	index := reg.Host + "/team/app@" + res.Outputs["digest"]
 	indexSig := sigTag(index, "sig")
 	rule := &harness.FaultRule{
-		Match:  func(r *http.Request) bool { return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+indexSig) },
+		Match: func(r *http.Request) bool {
+			return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+indexSig)
+		},
 		Status: http.StatusForbidden, Times: 1000,
 	}
 	reg.Faults.Add(rule)
