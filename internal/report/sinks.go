@@ -50,10 +50,19 @@ func (a *Actions) Infof(format string, args ...any) {
 	io.WriteString(a.out, guardLines(strings.TrimRight(fmt.Sprintf(format, args...), "\n"))+"\n")
 }
 
-func (a *Actions) Warnf(format string, args ...any) { a.gha.Warningf(format, args...) }
+// Warnf writes a warning annotation. The toolkit escapes line breaks in the
+// message; "##[" (the older command syntax, obeyed anywhere in a line) is
+// broken here, so a server's error body quoted in it cannot start one.
+func (a *Actions) Warnf(format string, args ...any) {
+	a.gha.Warningf("%s", guardOldSyntax(fmt.Sprintf(format, args...)))
+}
 
 // Errorf writes an error annotation, shown on the run's page.
-func (a *Actions) Errorf(format string, args ...any) { a.gha.Errorf(format, args...) }
+func (a *Actions) Errorf(format string, args ...any) {
+	a.gha.Errorf("%s", guardOldSyntax(fmt.Sprintf(format, args...)))
+}
+
+func guardOldSyntax(s string) string { return strings.ReplaceAll(s, "##[", `##\[`) }
 
 func (a *Actions) Group(title string) func() {
 	a.gha.Group(title)

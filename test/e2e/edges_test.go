@@ -80,10 +80,12 @@ func injectedCommands(res harness.Result, secrets ...string) []string {
 	var bad []string
 	for _, line := range strings.Split(res.Stdout+"\n"+res.Stderr, "\n") {
 		trimmed := strings.TrimLeft(line, " \t")
+		if strings.Contains(line, "##[") {
+			// The older syntax is obeyed anywhere in a line.
+			bad = append(bad, line)
+			continue
+		}
 		if !strings.HasPrefix(trimmed, "::") {
-			if strings.Contains(line, "##[") {
-				bad = append(bad, line)
-			}
 			continue
 		}
 		switch {
@@ -136,9 +138,18 @@ func snapshotRegistry(t *testing.T, host string) registrySnapshot {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	repos, err := remote.Catalog(ctx, reg)
-	if err != nil {
-		t.Fatalf("catalog: %v", err)
+	var repos []string
+	for last := ""; ; {
+		// distribution serves at most 100 names a page.
+		page, err := remote.CatalogPage(reg, last, 100, remote.WithContext(ctx))
+		if err != nil {
+			t.Fatalf("catalog: %v", err)
+		}
+		repos = append(repos, page...)
+		if len(page) < 100 {
+			break
+		}
+		last = page[len(page)-1]
 	}
 	snap := registrySnapshot{}
 	for _, r := range repos {
