@@ -81,7 +81,7 @@ func runAction(ctx context.Context, pio IO, red *report.Redactor) int {
 	}
 	sink := report.NewActions(pio.Stdout, pio.Getenv, red)
 	values := inputs.NewValues(raw)
-	maskSecrets(values, sink.Mask)
+	maskSecrets(values, pio.Getenv, sink.Mask)
 	chain, err := inputs.ParseChain(values.Raw("stage"))
 	if err != nil {
 		sink.Errorf("%s", err)
@@ -225,10 +225,20 @@ func (r *Run) registryClient() *registry.Client {
 // Path resolves a user-given path against the working directory.
 func (r *Run) Path(p string) string { return resolvePath(r.IO.Dir, p) }
 
-func maskSecrets(v *inputs.Values, mask func(string)) {
+// secretEnv are variables holding credentials the program's libraries read
+// by themselves (the AWS SDK): masked like secret inputs, so that no error
+// quoting them can print them.
+var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+func maskSecrets(v *inputs.Values, getenv func(string) string, mask func(string)) {
 	for _, in := range inputs.All() {
 		if in.Secret && v.IsSet(in.Name) {
 			mask(v.Raw(in.Name))
+		}
+	}
+	for _, name := range secretEnv {
+		if s := getenv(name); s != "" {
+			mask(s)
 		}
 	}
 }

@@ -205,7 +205,7 @@ func runChainCLI(ctx context.Context, pio IO, chain []inputs.Stage, raw map[stri
 	console := report.NewConsole(pio.Stderr, red)
 	defer console.Close()
 	values := inputs.NewValues(raw)
-	maskSecrets(values, console.Mask)
+	maskSecrets(values, pio.Getenv, console.Mask)
 
 	summaryPath := ""
 	if opts.summaryFile != "" {
