@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) -X github.com/aquasecurity/trivy/pkg/version/app.ver=$(shell go list -m -f '{{slice .Version 1}}' github.com/aquasecurity/trivy)
 BIN     := $(CURDIR)/bin/registry
 
-.PHONY: build test vet fmt-check docs demo bench bench-push image clean
+.PHONY: build test vet fmt-check docs demo bench bench-push image clean fuzz
 
 build:
 	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -23,6 +23,17 @@ vet:
 
 docs:
 	go run ./internal/inputs/gendocs
+
+# Every Fuzz* target of the module, each for FUZZTIME (docs/fuzzing.md).
+# Targets are found with go test -list in the packages that declare one.
+FUZZTIME ?= 3s
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$(go test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
+			echo "fuzz $$dir $$target ($(FUZZTIME))"; \
+			go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$dir; \
+		done; \
+	done
 
 demo: build
 	$(BIN) demo --out demo-output

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -168,7 +169,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([
 		started := time.Now()
 		res, err := runner(stageCtx, r)
 		if err != nil && stageCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-			err = fmt.Errorf("%s: timed out after %s: raise the timeout input", st, inputs.FormatDuration(timeout))
+			err = timedOut(st, timeout, err)
 		}
 		cancel()
 		sr := StageResult{Stage: st, Result: res}
@@ -184,6 +185,18 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([
 		results = append(results, sr)
 	}
 	return results, nil
+}
+
+// timedOut words a stage that ran out of time, keeping what it was doing
+// when that says more than the deadline itself (a registry answering 503
+// until the end is an outage, not a slow push).
+func timedOut(st inputs.Stage, timeout time.Duration, err error) error {
+	msg := fmt.Sprintf("%s: timed out after %s", st, inputs.FormatDuration(timeout))
+	cause := strings.TrimPrefix(report.OneLine(err.Error()), string(st)+": ")
+	if cause != context.DeadlineExceeded.Error() && !strings.Contains(cause, "timed out") && !strings.Contains(cause, "timeout") {
+		msg += " (" + report.Clip(cause, 300) + ")"
+	}
+	return errors.New(msg + ": raise the timeout input")
 }
 
 // outputsFor picks the outputs a stage's result may write given how the

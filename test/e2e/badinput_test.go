@@ -147,6 +147,7 @@ func checkBadInput(t *testing.T, row badInput, res harness.Result) []string {
 		problems = append(problems, "exit "+itoa(res.Code)+", want "+itoa(row.code))
 	}
 	errs := errorLines(res)
+	t.Logf("exit %d: %q", res.Code, errs)
 	switch {
 	case len(errs) != 1:
 		problems = append(problems, "want exactly one error line, got "+itoa(len(errs)))
@@ -425,8 +426,7 @@ func badInputRows() []badInput {
 		}, code: 2, fix: "digest", pending: pendingSource},
 		{name: "source reference malformed", in: push("source", "docker://{reg}/Bad Name:v1"), code: 2, fix: "Bad Name"},
 		{name: "source reference not in the registry", in: push("source", "{reg}/team/none:v1"), code: 2, fix: "{reg}/team/none:v1"},
-		{name: "registry answers 503 with a hostile body", in: push("source", "image", "images", "{reg}/team/outage", "timeout", "20s"), faults: serverError("/team/outage/"), code: 1, fix: "{reg}/team/outage",
-			pending: "a bounded retry budget and one-line registry errors in the registry client (a persistent 503 ends in the stage timeout)"},
+		{name: "registry answers 503 with a hostile body", in: push("source", "image", "images", "{reg}/team/outage", "timeout", "20s"), faults: serverError("/team/outage/"), code: 1, fix: "{reg}/team/outage"},
 
 		// scan.
 		{name: "scan without images", in: in("stage", "scan"), code: 2, fix: `"images" is required`},
