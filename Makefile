@@ -25,15 +25,9 @@ docs:
 	go run ./internal/inputs/gendocs
 
 # Every Fuzz* target of the module, each for FUZZTIME (docs/fuzzing.md).
-# Targets are found with go test -list in the packages that declare one.
 FUZZTIME ?= 3s
 fuzz:
-	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
-		for target in $$(go test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
-			echo "fuzz $$dir $$target ($(FUZZTIME))"; \
-			go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$dir; \
-		done; \
-	done
+	test/fuzz.sh $(FUZZTIME)
 
 demo: build
 	$(BIN) demo --out demo-output
