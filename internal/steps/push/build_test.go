@@ -267,7 +267,7 @@ func TestBuildOutputCannotIssueWorkflowCommands(t *testing.T) {
 func TestBuildFailuresSayWhatTheRunnerLacks(t *testing.T) {
 	for _, tc := range []struct {
 		name, env, want string
-		code           int
+		code            int
 	}{
 		{"no buildx", fakedocker.EnvNoBuildx + "=true", "needs the docker buildx plugin", failure.ExitInvalid},
 		{"no daemon", fakedocker.EnvDaemonDown + "=true", "/var/run/docker.sock", failure.ExitFailed},
