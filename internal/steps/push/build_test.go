@@ -1,11 +1,9 @@
 package push
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/layout"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
@@ -127,26 +125,29 @@ func TestBuildCreatesADockerContainerBuilderWhenTheDefaultCannotExportOCI(t *tes
 	if after := e.snapshot(); len(after) != len(before) {
 		t.Fatalf("the user's Docker configuration changed: %v", after)
 	}
-	p, err := layout.FromPath(extract(t, archive))
+	// What the build wrote is an image push can open: the index of both
+	// platforms, with the labels asked for.
+	src, err := registry.New(registry.Options{}).OpenSource(context.Background(), "oci-archive:"+archive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.ImageIndex(); err != nil {
-		t.Fatal(err)
+	idx, ok := src.Root.(v1.ImageIndex)
+	if !ok {
+		t.Fatalf("the build wrote a %T, want an index", src.Root)
 	}
+	im, _ := idx.IndexManifest()
+	if len(im.Manifests) != 2 {
+		t.Fatalf("%d manifests, want one per platform", len(im.Manifests))
+	}
+	img, _ := idx.Image(im.Manifests[0].Digest)
+	if cf, err := img.ConfigFile(); err != nil || cf.Config.Labels["org.opencontainers.image.revision"] != "abc" {
+		t.Fatalf("labels of the built image: %v (%v)", cf, err)
+	}
+	src.Close()
 	cleanup()
 	if _, err := os.Stat(cfg); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the private configuration %s outlived the build", cfg)
 	}
-}
-
-func extract(t *testing.T, archive string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := untar(archive, dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 func TestBuildUsesTheDefaultBuilderWithTheContainerdStore(t *testing.T) {
@@ -316,36 +317,5 @@ Labels:
 	}
 	if got := parseInspect("Name: default\nDriver: docker\nError: Cannot connect\n").Err; got != "Cannot connect" {
 		t.Fatalf("error %q", got)
-	}
-}
-
-func untar(archive, dir string) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if h.Typeflag == tar.TypeDir {
-			os.MkdirAll(target, 0o755)
-			continue
-		}
-		os.MkdirAll(filepath.Dir(target), 0o755)
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(target, data, 0o644); err != nil {
-			return err
-		}
 	}
 }
