@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/rhysd/actionlint"
@@ -26,15 +25,11 @@ func TestPinnedActionYAMLIsValidAndMatchesTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Valid YAML running the image, with every input and output...
 	var af struct {
-		Inputs map[string]struct {
-			Description string  `yaml:"description"`
-			Default     *string `yaml:"default"`
-		} `yaml:"inputs"`
-		Outputs map[string]struct {
-			Description string `yaml:"description"`
-		} `yaml:"outputs"`
-		Runs struct{ Using, Image string } `yaml:"runs"`
+		Inputs  map[string]any                `yaml:"inputs"`
+		Outputs map[string]any                `yaml:"outputs"`
+		Runs    struct{ Using, Image string } `yaml:"runs"`
 	}
 	if err := yaml.Unmarshal(data, &af); err != nil {
 		t.Fatalf("action.yml: %v", err)
@@ -42,33 +37,11 @@ func TestPinnedActionYAMLIsValidAndMatchesTheTable(t *testing.T) {
 	if af.Runs.Using != "docker" || af.Runs.Image != image {
 		t.Fatalf("runs %+v, want docker with %s", af.Runs, image)
 	}
-	all := inputs.All()
-	if len(af.Inputs) != len(all) {
-		t.Errorf("%d inputs, the table has %d", len(af.Inputs), len(all))
+	if len(af.Inputs) != len(inputs.All()) || len(af.Outputs) != len(inputs.AllOutputs()) {
+		t.Errorf("%d inputs and %d outputs, the table has %d and %d", len(af.Inputs), len(af.Outputs), len(inputs.All()), len(inputs.AllOutputs()))
 	}
-	for _, in := range all {
-		got, ok := af.Inputs[in.Name]
-		want := in.Default
-		if in.ActionDefault != "" {
-			want = in.ActionDefault
-		}
-		def := ""
-		if ok && got.Default != nil {
-			def = strings.TrimSuffix(*got.Default, "\n")
-		}
-		if !ok || got.Description != in.Description || def != want {
-			t.Errorf("input %s: %+v differs from the table", in.Name, got)
-		}
-	}
-	for _, o := range inputs.AllOutputs() {
-		if af.Outputs[o.Name].Description != o.Description {
-			t.Errorf("output %s differs from the table", o.Name)
-		}
-	}
-	if len(af.Outputs) != len(inputs.AllOutputs()) {
-		t.Errorf("%d outputs, the table has %d", len(af.Outputs), len(inputs.AllOutputs()))
-	}
-	// Apart from the image, it is the action.yml on the branch.
+	// ...and apart from the image, the branch's action.yml, which the inputs
+	// package's tests compare with the table entry by entry.
 	if !bytes.Equal(bytes.Replace(data, []byte(`"`+image+`"`), []byte(inputs.SourceImage), 1), inputs.ActionYAML()) {
 		t.Error("the pinned action.yml differs from the branch's in more than the image")
 	}
