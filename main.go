@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	trivytemp "github.com/aquasecurity/trivy/pkg/x/os"
+
 	"github.com/registry-actions/registry/internal/app"
 )
 
@@ -17,5 +19,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := app.Main(ctx, app.OSIO())
 	stop()
+	// Trivy keeps one temporary directory per process that its own CLI
+	// removes on exit; in a container action it would stay in /tmp.
+	_ = trivytemp.Cleanup()
 	os.Exit(code)
 }
