@@ -8,9 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	trivytemp "github.com/aquasecurity/trivy/pkg/x/os"
-
 	"github.com/registry-actions/registry/internal/app"
+	"github.com/registry-actions/registry/internal/scanner"
 )
 
 func main() {
@@ -21,6 +20,6 @@ func main() {
 	stop()
 	// Trivy keeps one temporary directory per process that its own CLI
 	// removes on exit; in a container action it would stay in /tmp.
-	_ = trivytemp.Cleanup()
+	_ = scanner.RemoveTempDir()
 	os.Exit(code)
 }
