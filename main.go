@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/registry-actions/registry/internal/app"
+	"github.com/registry-actions/registry/internal/scanner"
 )
 
 func main() {
@@ -23,9 +24,9 @@ func main() {
 	}
 	code := app.Main(ctx, pio)
 	stop()
-	// Trivy's per-process temp directory: this run made it, this run
-	// removes it (os.Exit skips deferred calls).
-	if err := app.Cleanup(); err != nil {
+	// Trivy keeps one temporary directory per process that its own CLI
+	// removes on exit; in a container action it would stay in /tmp.
+	if err := scanner.RemoveTempDir(); err != nil {
 		fmt.Fprintf(os.Stderr, "registry: remove temporary files: %v\n", err)
 	}
 	os.Exit(code)

@@ -88,7 +88,7 @@ func runAction(ctx context.Context, pio IO, red *report.Redactor) int {
 		sink.Errorf("%s", err)
 		return failure.ExitInvalid
 	}
-	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask}
+	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask, Redactor: red}
 	_, err = run.Chain(ctx, chain, func(st inputs.Stage, res report.Result, outs []report.Output) {
 		checked, err := stageOutputs(st, outs)
 		if err != nil {
@@ -117,6 +117,9 @@ type Run struct {
 	Values *inputs.Values
 	Log    report.Logger
 	Mask   func(string)
+	// Redactor hides secrets in third-party output the run passes through
+	// (buildx's progress).
+	Redactor *report.Redactor
 	// Registry is the one client every stage of the chain uses (one token
 	// per registry for the whole chain); Chain builds it from the inputs.
 	Registry *registry.Client

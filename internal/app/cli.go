@@ -225,7 +225,7 @@ func runChainCLI(ctx context.Context, pio IO, chain []inputs.Stage, raw map[stri
 		actions = report.NewActions(io.Discard, pio.Getenv, red)
 	}
 	var summary report.Markdown
-	run := &Run{IO: pio, Values: values, Log: console, Mask: console.Mask}
+	run := &Run{IO: pio, Values: values, Log: console, Mask: console.Mask, Redactor: red}
 	stdout := red.Writer(pio.Stdout)
 	defer report.Flush(stdout)
 	// The text rendering carries tags, platforms and findings from outside

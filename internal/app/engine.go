@@ -11,8 +11,3 @@ import (
 func configureEngineLogging(w io.Writer, debug bool) {
 	scanner.ConfigureTrivyLogging(w, debug)
 }
-
-// Cleanup removes what this process made in the temp directory that outlives
-// a single stage (Trivy's per-process directory). Call it once, as the
-// process exits.
-func Cleanup() error { return scanner.RemoveTempDir() }

@@ -29,6 +29,7 @@ const (
 	canaryTrivyToken       = "canary-trivy-token-31ab"
 	canaryECRPassword      = "canary-ecr-pw-55aa"
 	canaryAWSSecret        = "canary/aws+secret=key-8b3c"
+	canaryBuildSecret      = "canary-build-secret-77e1"
 )
 
 // leakForms lists each canary with its encodings and the encodings of the
@@ -44,6 +45,7 @@ func leakForms() map[string]string {
 	for label, c := range map[string]string{
 		"registry-password": canaryRegistryPassword, "github-token": canaryGitHubToken, "key-password": canaryKeyPassword,
 		"trivy-server-token": canaryTrivyToken, "ECR password": canaryECRPassword, "AWS_SECRET_ACCESS_KEY": canaryAWSSecret,
+		"secrets (build)": canaryBuildSecret,
 	} {
 		add(label, c)
 	}
@@ -144,6 +146,7 @@ func TestNoSecretLeaksFromAnyStage(t *testing.T) {
 	secrets := map[string]string{
 		"registry-username": "ci", "registry-password": canaryRegistryPassword, "github-token": canaryGitHubToken,
 		"key-password": canaryKeyPassword, "trivy-server-token": canaryTrivyToken,
+		"secrets": "NPM_TOKEN=" + canaryBuildSecret,
 	}
 	run := func(what string, code int, in map[string]string) harness.Result {
 		t.Helper()
