@@ -13,6 +13,7 @@ import (
 	"github.com/registry-actions/registry/internal/steps/push"
 	"github.com/registry-actions/registry/internal/steps/scan"
 	"github.com/registry-actions/registry/internal/steps/sign"
+	"github.com/registry-actions/registry/test/mdcheck"
 )
 
 // hostileText is what a platform variant, an annotation, a tag or repository
@@ -77,49 +78,6 @@ func fillHostile(v reflect.Value, depth int) {
 	}
 }
 
-// withoutCodeSpans drops inline code spans (their content is shown
-// literally, HTML included) so what remains is what markdown interprets.
-func withoutCodeSpans(line string) string {
-	var b strings.Builder
-	for i := 0; i < len(line); {
-		if line[i] != '`' || (i > 0 && line[i-1] == '\\') {
-			b.WriteByte(line[i])
-			i++
-			continue
-		}
-		n := 0
-		for i+n < len(line) && line[i+n] == '`' {
-			n++
-		}
-		fence := strings.Repeat("`", n)
-		end := strings.Index(line[i+n:], fence)
-		if end < 0 {
-			b.WriteString(line[i:])
-			break
-		}
-		i += n + end + n
-	}
-	return b.String()
-}
-
-// unescapedPipes counts the | that split a table row into cells.
-func unescapedPipes(row string) int {
-	n := 0
-	for i := range len(row) {
-		if row[i] != '|' {
-			continue
-		}
-		slashes := 0
-		for j := i - 1; j >= 0 && row[j] == '\\'; j-- {
-			slashes++
-		}
-		if slashes%2 == 0 {
-			n++
-		}
-	}
-	return n
-}
-
 // TestEveryStageNeutralisesUntrustedTextInEverySink fills every string of
 // every stage's result with hostile text and checks each sink: the summary
 // keeps its tables and shows no HTML or line from the data, the outputs keep
@@ -143,46 +101,8 @@ func TestEveryStageNeutralisesUntrustedTextInEverySink(t *testing.T) {
 			if !strings.Contains(summary, "pwned") {
 				t.Fatalf("the hostile text did not reach the %s summary: the test fills the wrong fields\n%s", st, summary)
 			}
-			cells := -1
-			inFence := ""
-			for _, line := range strings.Split(summary, "\n") {
-				if f := strings.TrimLeft(line, " "); strings.HasPrefix(f, "```") {
-					fence := strings.TrimRight(f, "abcdefghijklmnopqrstuvwxyz")
-					switch {
-					case inFence == "":
-						inFence = fence
-					case fence == inFence:
-						inFence = ""
-					}
-					continue
-				}
-				if inFence != "" {
-					// A fenced block shows its content literally; only a
-					// line equal to its fence could end it early.
-					continue
-				}
-				if strings.HasPrefix(line, "INJECTED") || strings.HasPrefix(line, "::") {
-					t.Errorf("%s summary: data started a line: %q", st, line)
-				}
-				plain := withoutCodeSpans(line)
-				for _, html := range []string{"<img", "<script"} {
-					if strings.Contains(plain, html) {
-						t.Errorf("%s summary: raw HTML from data: %q", st, line)
-					}
-				}
-				switch {
-				case strings.HasPrefix(line, "|") && cells < 0:
-					cells = unescapedPipes(line)
-				case strings.HasPrefix(line, "|"):
-					if n := unescapedPipes(line); n != cells {
-						t.Errorf("%s summary: a row has %d cell borders, its header %d: %q", st, n, cells, line)
-					}
-				default:
-					cells = -1
-				}
-			}
-			if inFence != "" {
-				t.Errorf("%s summary: a fenced block never closed", st)
+			for _, p := range mdcheck.Problems(summary, "INJECTED", "::") {
+				t.Errorf("%s summary: %s", st, p)
 			}
 
 			outs, err := stageOutputs(st, res.Outputs())

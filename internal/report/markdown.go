@@ -100,8 +100,8 @@ func Escape(s string) string {
 }
 
 // Code renders s as inline code, safe inside tables. An empty string renders
-// as nothing: an empty pair of backticks would open a code span that runs to
-// the next one, swallowing the cells between.
+// as nothing (a pair of backticks with nothing between is no code span: it
+// would show as two backticks).
 func Code(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return ""

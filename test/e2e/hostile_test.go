@@ -8,61 +8,8 @@ import (
 
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/test/harness"
+	"github.com/registry-actions/registry/test/mdcheck"
 )
-
-// markdownTablesIntact reports the table rows of a summary whose number of
-// cells differs from their header's (a | from data split a cell), and any
-// raw HTML from data outside code.
-func markdownProblems(summary string) []string {
-	var bad []string
-	cells, inFence := -1, false
-	for _, line := range strings.Split(summary, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
-			inFence = !inFence
-			continue
-		}
-		if inFence {
-			continue
-		}
-		if strings.Contains(stripCode(line), "<img") {
-			bad = append(bad, "raw HTML: "+line)
-		}
-		if !strings.HasPrefix(line, "|") {
-			cells = -1
-			continue
-		}
-		n := strings.Count(line, "|") - strings.Count(line, `\|`)
-		if cells < 0 {
-			cells = n
-		} else if n != cells {
-			bad = append(bad, "broken row: "+line)
-		}
-	}
-	return bad
-}
-
-// stripCode removes inline code spans.
-func stripCode(line string) string {
-	var b strings.Builder
-	for i := 0; i < len(line); {
-		if line[i] != '`' {
-			b.WriteByte(line[i])
-			i++
-			continue
-		}
-		n := 0
-		for i+n < len(line) && line[i+n] == '`' {
-			n++
-		}
-		end := strings.Index(line[i+n:], strings.Repeat("`", n))
-		if end < 0 {
-			b.WriteString(line[i:])
-			break
-		}
-		i += 2*n + end
-	}
-	return b.String()
-}
 
 // TestHostileImageInjectsNothing pushes, scans, signs, verifies and cleans
 // an image whose platform variant and annotations carry workflow commands,
@@ -105,7 +52,7 @@ func TestHostileImageInjectsNothing(t *testing.T) {
 	if !strings.Contains(res.Summary, "pwned") {
 		t.Errorf("the hostile platform does not appear in the summary: the test would prove nothing\n%s", res.Summary)
 	}
-	for _, p := range markdownProblems(res.Summary) {
+	for _, p := range mdcheck.Problems(res.Summary, "::") {
 		t.Errorf("summary: %s", p)
 	}
 	for _, st := range inputs.Stages() {
