@@ -144,6 +144,9 @@ func ParseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not a boolean: use true or false", s)
 }
 
+// maxDuration is the longest duration a time.Duration holds (about 292 years).
+const maxDuration = time.Duration(1<<63 - 1)
+
 var durationPart = regexp.MustCompile(`^(\d+)(w|d|h|m|s)`)
 
 // ParseDuration accepts Go durations plus days and weeks: "30d", "2w",
@@ -167,10 +170,10 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%q is not a duration: use forms like 30d, 12h, 90m or 1d12h", orig)
 		}
 		n, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || n > 1<<31 {
-			return 0, fmt.Errorf("%q is too large a duration", orig)
-		}
 		unit := map[string]time.Duration{"w": 7 * 24 * time.Hour, "d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second}[m[2]]
+		if err != nil || n > int64(maxDuration/unit) || total > maxDuration-time.Duration(n)*unit {
+			return 0, fmt.Errorf("%q is too large a duration: the most is about %d days", orig, maxDuration/(24*time.Hour))
+		}
 		total += time.Duration(n) * unit
 		s = s[len(m[0]):]
 	}

@@ -42,3 +42,16 @@ func TestIntInputsNameTheirRange(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationsNeverOverflow: a number of days or weeks too large for a
+// duration is refused, never wrapped into a negative or tiny one.
+func TestDurationsNeverOverflow(t *testing.T) {
+	for _, s := range []string{"2000000000d", "1000000w", "106752d1h", "99999999999999999999d", "9223372036854775807s"} {
+		if d, err := ParseDuration(s); err == nil || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("%s: got %v, %v; want a too-large error", s, d, err)
+		}
+	}
+	if d, err := ParseDuration("106751d"); err != nil || d <= 0 {
+		t.Errorf("106751d fits in a duration: %v %v", d, err)
+	}
+}
