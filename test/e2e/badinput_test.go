@@ -506,3 +506,44 @@ func badInputRows() []badInput {
 		{name: "clean registry answers 503 with a hostile body", in: clean("keep-tagged", "1", "images", "{reg}/team/outage", "timeout", "20s"), faults: serverError("/team/outage/"), code: 1, fix: "{reg}/team/outage"},
 	}
 }
+
+// TestAnOutageIsNeverAVerdict: a registry that fails (503) while verify
+// reads a signature bundle stops verification with exit 1; it must not
+// report the image unsigned (exit 3).
+func TestAnOutageIsNeverAVerdict(t *testing.T) {
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := t.TempDir()
+	edgeWorkspace(t, ws)
+	res := harness.Run(t, harness.Step{Dir: ws, Inputs: in(
+		"stage", "push,sign", "source", "image", "images", reg.Host+"/team/app", "tags", "v1",
+		"key", "cosign.key", "key-password", edgeKeyPassword, "tlog-upload", "false", "signature-format", "bundle", "recursive", "false")})
+	if res.Code != 0 {
+		t.Fatalf("push and sign: exit %d\n%s", res.Code, res.Log())
+	}
+	subject, err := name.NewDigest(reg.Host+"/team/app@"+res.Outputs["digest"], name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := remote.Referrers(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := refs.IndexManifest()
+	if err != nil || len(im.Manifests) == 0 {
+		t.Fatalf("no bundle was attached as a referrer: %v", err)
+	}
+	bundle := im.Manifests[0].Digest.String()
+	outage := &harness.FaultRule{
+		Match:  func(r *http.Request) bool { return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/"+bundle) },
+		Status: http.StatusServiceUnavailable, Times: 1 << 30,
+	}
+	reg.Faults.Add(outage)
+	res = harness.Run(t, harness.Step{Dir: ws, Inputs: in(
+		"stage", "verify", "images", subject.String(), "public-key", "cosign.pub", "tlog-upload", "false", "recursive", "false")})
+	if reg.Faults.Hits(outage) == 0 {
+		t.Fatal("verify never read the bundle: the outage was not exercised")
+	}
+	if errs := errorLines(res); res.Code != 1 || len(errs) != 1 || !strings.Contains(errs[0], subject.Context().String()) {
+		t.Fatalf("verify during an outage: exit %d, errors %q; want exit 1 naming the repository\n%s", res.Code, errs, res.Log())
+	}
+}
