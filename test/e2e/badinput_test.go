@@ -534,7 +534,9 @@ func TestAnOutageIsNeverAVerdict(t *testing.T) {
 	}
 	bundle := im.Manifests[0].Digest.String()
 	outage := &harness.FaultRule{
-		Match:  func(r *http.Request) bool { return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/"+bundle) },
+		Match: func(r *http.Request) bool {
+			return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/"+bundle)
+		},
 		Status: http.StatusServiceUnavailable, Times: 1 << 30,
 	}
 	reg.Faults.Add(outage)
