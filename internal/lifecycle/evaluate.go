@@ -34,6 +34,11 @@ type EvalOptions struct {
 	// it would, the newest expired tagged image is kept (GitHub refuses to
 	// delete the last tagged version of a package).
 	KeepLastTagged bool
+	// Finish lists artifacts an earlier run meant to delete with an image
+	// it did delete, and left behind when it stopped: each is deleted now,
+	// with what it references, if nothing present references it, it has no
+	// tag of its own and it is not protected or held. Others are ignored.
+	Finish []string
 }
 
 // Hold keeps one digest, and what it reaches, for a reason.
@@ -71,6 +76,12 @@ type Plan struct {
 	// Released are tagged children or referrers kept although the artifact
 	// referencing them is deleted.
 	Released []Released `json:"released,omitempty"`
+	// Kept says, for every top-level artifact no rule acts on, which rule
+	// selected it first (and so keeps it), if any.
+	Kept []Kept `json:"kept,omitempty"`
+	// Finished are artifacts left behind by an earlier, interrupted run
+	// (EvalOptions.Finish) and deleted now with what they reference.
+	Finished []Orphan `json:"finished,omitempty"`
 	// Delete is every digest to delete, each once, an index or subject before
 	// the artifacts it references (ECR refuses to delete a manifest an index
 	// still lists).
@@ -123,6 +134,14 @@ type ProtectedNote struct {
 	RulePriority int      `json:"rulePriority,omitempty"` // the rule that would have acted on it
 	Action       string   `json:"action,omitempty"`       // what that rule would have done
 	Reason       string   `json:"reason"`
+}
+
+// Kept is a top-level artifact the rules leave in place. RulePriority is the
+// first rule that selected it (0 when none did): ECR never lets a later rule
+// expire an image an earlier one selected.
+type Kept struct {
+	Digest       string `json:"digest"`
+	RulePriority int    `json:"rulePriority,omitempty"`
 }
 
 // Released is a tagged descendant kept while an artifact referencing it is
@@ -374,6 +393,7 @@ type evaluation struct {
 
 	roles     []role
 	ruleOf    []int // index into sorted rules of the rule acting on a candidate; -1 if none
+	selectBy  []int // index into sorted rules of the first rule selecting a candidate; -1 if none
 	rules     []Rule
 	protected []bool
 	// reason says why a protected artifact is kept, when it is not simply
@@ -393,9 +413,10 @@ func (e *evaluation) classify() error {
 	nodes := e.g.nodes
 	e.roles = make([]role, len(nodes))
 	e.ruleOf = make([]int, len(nodes))
+	e.selectBy = make([]int, len(nodes))
 	e.protected = make([]bool, len(nodes))
 	for i := range nodes {
-		e.ruleOf[i] = -1
+		e.ruleOf[i], e.selectBy[i] = -1, -1
 		n := &nodes[i]
 		switch {
 		case n.parents > 0:
@@ -564,6 +585,9 @@ func (e *evaluation) applyRules() {
 			if marked && !claimed[i] {
 				e.ruleOf[i] = ri
 			}
+			if !claimed[i] {
+				e.selectBy[i] = ri
+			}
 			claimed[i] = true
 		}
 	}
@@ -609,6 +633,21 @@ func (e *evaluation) plan() *Plan {
 			}
 		}
 	}
+
+	// Leftovers of an earlier run go like deleted orphans: they head the
+	// deletion of what they reference.
+	var finished []int
+	isFinish := map[string]bool{}
+	for _, d := range e.opts.Finish {
+		isFinish[d] = true
+	}
+	for i := range nodes {
+		if isFinish[nodes[i].a.Digest] && e.roles[i] != roleDescendant && !e.protected[i] && e.ruleOf[i] < 0 && !nodes[i].ownTag &&
+			!(e.roles[i] == roleOrphan && e.opts.DeleteOrphans) {
+			finished = append(finished, i)
+		}
+	}
+	deletedOrphans = append(deletedOrphans, finished...)
 
 	// Keep everything reachable from what stays. Tagged descendants stay:
 	// they are released, not cascaded.
@@ -681,8 +720,27 @@ func (e *evaluation) plan() *Plan {
 		plan.Transitioned = append(plan.Transitioned, e.decision(i, e.cascade(i, archived)))
 	}
 
+	isFinished := make([]bool, len(nodes))
+	for _, i := range finished {
+		isFinished[i] = true
+	}
 	e.orphans(plan, deletedOrphans, deleted)
+	// A leftover that is an orphan too is listed once, as finished.
+	plan.Orphans = slices.DeleteFunc(plan.Orphans, func(o Orphan) bool { return isFinished[e.g.index[o.Digest]] })
+	for _, i := range e.inAgeOrder(finished) {
+		a := nodes[i].a
+		plan.Finished = append(plan.Finished, Orphan{Digest: a.Digest, Tags: a.Tags, Subjects: nodes[i].subjects, Size: a.Size, Deleted: true, Cascade: e.cascade(i, deleted)})
+	}
 	e.notes(plan, deleted, keptActive)
+	for _, i := range e.byAge {
+		if e.roles[i] == roleCandidate && !deleted[i] && !isTransitioned[i] {
+			k := Kept{Digest: nodes[i].a.Digest}
+			if ri := e.selectBy[i]; ri >= 0 {
+				k.RulePriority = e.rules[ri].RulePriority
+			}
+			plan.Kept = append(plan.Kept, k)
+		}
+	}
 
 	order := e.deletionOrder(deleted)
 	plan.Delete = make([]string, len(order))

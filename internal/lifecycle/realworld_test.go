@@ -135,3 +135,27 @@ func TestECRIndexSizeIsNotCountedTwice(t *testing.T) {
 		t.Errorf("bytes reclaimed = %d, want %d", plan.BytesReclaimed, 1200+500)
 	}
 }
+
+func TestLeftoversOfAnInterruptedRunAreFinished(t *testing.T) {
+	// A run deleted the index, then stopped: its platform manifests and
+	// signature are left, top-level and orphaned.
+	inv, index, amd64, arm64, attest, sig := multiArch()
+	inv = append(inv[1:], image("kept", time.Hour, "v2"))
+	p := mustParse(t, v1OlderThanOneDay)
+	plan := mustEvaluate(t, p, inv, EvalOptions{})
+	if len(plan.Delete) != 0 {
+		t.Fatalf("the leftovers are not the policy's to delete: %v", plan.Delete)
+	}
+	plan = mustEvaluate(t, p, inv, EvalOptions{Finish: []string{amd64, arm64, attest, sig, digestOf("kept")}, Held: []Hold{{Digest: attest, Reason: "its tags changed"}}})
+	got := slices.Clone(plan.Delete)
+	slices.Sort(got)
+	want := []string{amd64, arm64, sig}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("delete = %v, want %v: the leftovers, but neither the held one nor the tagged image", plan.Delete, want)
+	}
+	if len(plan.Finished) != 3 || len(plan.Orphans) != 0 {
+		t.Errorf("finished %s, orphans %s", mustJSON(plan.Finished), mustJSON(plan.Orphans))
+	}
+	_ = index
+}
