@@ -271,7 +271,7 @@ func seedFakeECR(t *testing.T, fake *fakeecr.Server, repo string, pushed time.Ti
 	for _, b := range built {
 		for _, m := range b.Manifests {
 			fake.AddImages(repo, fakeecr.Image{Digest: m.Digest, Tags: m.Tags, PushedAt: pushed, SizeBytes: m.Size,
-				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject})
+				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject, Blobs: m.Blobs})
 		}
 	}
 }
