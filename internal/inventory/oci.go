@@ -139,7 +139,7 @@ func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 		fm := fetcher.lookup(d)
 		if fm == nil || fm.missing {
 			if len(tagsOf[d]) > 0 {
-				inv.Unreadable = append(inv.Unreadable, Unreadable{Digest: d, Tags: tagsOf[d], Reason: problemOf(fm)})
+				o.unreadable(ctx, fetcher, inv, d, tagsOf[d], problemOf(fm))
 			}
 			continue // a subject or child that is not in the repository
 		}
@@ -166,6 +166,22 @@ func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 		inv.Notes = append(inv.Notes, "The registry has no referrers API: OCI 1.1 referrers are found through the sha256-<hex> fallback tags.")
 	}
 	return inv, nil
+}
+
+// unreadable handles a tagged manifest the registry would not return. If its
+// tags still point at it, the registry keeps a dangling tag: the manifest
+// has been gone for good and the tag is skipped with a warning. If a tag
+// moved or vanished meanwhile, the repository changed while it was listed,
+// and the listing is inconsistent.
+func (o *OCI) unreadable(ctx context.Context, fetcher *manifestFetcher, inv *Inventory, digest string, tags []string, problem string) {
+	for _, t := range tags {
+		desc, err := fetcher.puller.Head(ctx, o.Repo.Tag(t))
+		if err != nil || desc.Digest.String() != digest {
+			inv.Unreadable = append(inv.Unreadable, Unreadable{Digest: digest, Tags: tags, Reason: problem + "; its tag " + t + " changed while the repository was listed"})
+			return
+		}
+	}
+	inv.Warnings = append(inv.Warnings, fmt.Sprintf("tag %s points to %s, which the registry cannot return (%s): skipped", strings.Join(tags, ", "), Short(digest), problem))
 }
 
 // listTags reads every page of the tags list.

@@ -175,7 +175,7 @@ func TestExpiringTheIndexTakesEverythingAlong(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &file) != nil {
 		t.Fatalf("plan file: %v\n%s", err, data)
 	}
-	if file.Version != 1 || file.Mode != "preview" || len(file.Repositories[0].Plan.Expired[0].Cascade) != 7 {
+	if file.Version != 2 || file.Mode != "preview" || len(file.Repositories[0].Plan.Expired[0].Cascade) != 7 {
 		t.Errorf("plan file = %+v", file)
 	}
 
@@ -312,7 +312,7 @@ func TestBadInputs(t *testing.T) {
 		}, "the policy cannot be used on " + repo + ": invalid lifecycle policy: rule 1: action type \"transition\" is not supported on plain OCI registries"},
 		{"apply on a plain registry", func(o *clean.Options) { o.Mode = clean.ModeApply },
 			"mode apply puts a lifecycle policy on ECR repositories, but " + repo + " is on a plain OCI registry, which stores no policies: use mode: enforce on a schedule"},
-		{"unknown mode", func(o *clean.Options) { o.Mode = "delete" }, `mode "delete" is not one of preview, apply or enforce`},
+		{"unknown mode", func(o *clean.Options) { o.Mode = "delete" }, `mode "delete" is not one of list, preview, apply or enforce`},
 		{"tagged image", func(o *clean.Options) { o.Images = []string{repo + ":v1"} }, "has a tag: give the repository alone"},
 		{"unknown repository", func(o *clean.Options) { o.Images = []string{host + "/nope"} }, "repository not found: check the repository name in images"},
 		{"shorthand conflict", func(o *clean.Options) {
