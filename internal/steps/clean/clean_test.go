@@ -44,17 +44,28 @@ var (
 
 const ecrHost = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
-// methodCounter counts requests by method in front of a registry.
+// methodCounter counts requests by method in front of a registry; before,
+// when set, runs first and may answer a status instead.
 type methodCounter struct {
 	h      http.Handler
 	mu     sync.Mutex
 	counts map[string]int
+	before func(*http.Request) int
 }
 
 func (c *methodCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.counts[r.Method]++
+	before := c.before
 	c.mu.Unlock()
+	if before != nil {
+		if status := before(r); status != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write([]byte(`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"refused by the test"}]}`))
+			return
+		}
+	}
 	c.h.ServeHTTP(w, r)
 }
 
