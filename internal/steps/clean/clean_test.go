@@ -396,4 +396,17 @@ func TestExamplesStayValid(t *testing.T) {
 	if _, err := lifecycle.Compile(lifecycle.Shorthand{KeepTagged: 20, TagPatterns: []string{"pr-*"}, UntaggedOlderThan: 7 * 24 * time.Hour, ProtectTags: []string{"latest", "v*"}}); err != nil {
 		t.Fatal(err)
 	}
+	// A scheduled clean never overlaps another: every example that cleans
+	// on a schedule sets a concurrency group.
+	examples, _ := filepath.Glob(filepath.Join("..", "..", "..", "examples", "workflows", "*.yml"))
+	for _, path := range examples {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(src)
+		if strings.Contains(text, "stage: clean") && strings.Contains(text, "schedule:") && !strings.Contains(text, "\nconcurrency:\n  group: ") {
+			t.Errorf("%s cleans on a schedule without a concurrency group", filepath.Base(path))
+		}
+	}
 }
