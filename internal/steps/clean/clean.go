@@ -513,8 +513,14 @@ func evaluate(ctx context.Context, opts Options, policy *lifecycle.Policy, t tar
 	out.Inventory = inventory.BuildReport(inv, plan)
 	out.parents = inventory.Parents(inv.Artifacts)
 	out.sizes = map[string]int64{}
+	out.coveredBy = map[string][]string{}
 	for _, a := range inv.Artifacts {
 		out.sizes[a.Digest] = a.Size
+		if a.SizeIncludesChildren {
+			for _, c := range a.Children {
+				out.coveredBy[c] = append(out.coveredBy[c], a.Digest)
+			}
+		}
 	}
 	leftoverSet := map[string]bool{}
 	for _, f := range plan.Finished {

@@ -439,3 +439,38 @@ func roleDigests(b *cleanfixture.Built, role string) []string {
 	}
 	return out
 }
+
+func TestECRReclaimedBytesCountAnIndexAsECRReportsIt(t *testing.T) {
+	srv := fakeecr.Start(t)
+	srv.AddRepository(fakeecr.Repository{Name: "team/app"})
+	b, _ := cleanfixture.Build(cleanfixture.Image{Tags: []string{"v1"}, Platforms: []string{"linux/amd64", "linux/arm64"}, Signature: true, Seed: 1})
+	var largest, sig int64
+	for _, m := range b.Manifests {
+		switch m.Role {
+		case cleanfixture.RolePlatform:
+			largest = max(largest, m.Size)
+		case cleanfixture.RoleSignature:
+			sig = m.Size
+		}
+	}
+	for _, m := range b.Manifests {
+		size := m.Size
+		if m.Role == cleanfixture.RoleImage {
+			size = largest // DescribeImages: an index is the size of its largest image
+		}
+		srv.AddImages("team/app", fakeecr.Image{Digest: m.Digest, Tags: m.Tags, PushedAt: longAgo, SizeBytes: size, Manifest: m.Body, MediaType: m.MediaType, Blobs: m.Blobs})
+	}
+	opts := withECR(baseOptions(t, ecrHost+"/team/app"), srv)
+	opts.Policy = policyText(expireV1)
+	for _, mode := range []string{clean.ModePreview, clean.ModeEnforce} {
+		opts.Mode = mode
+		opts.AWSPreview.Timeout = time.Millisecond // no preview scripted: the comparison is not this test's
+		res, err := clean.Run(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Totals.BytesReclaimed; got != largest+sig {
+			t.Errorf("%s: %d bytes reclaimed, want the index as ECR reports it and the signature, %d", mode, got, largest+sig)
+		}
+	}
+}

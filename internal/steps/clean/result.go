@@ -73,6 +73,9 @@ type RepositoryResult struct {
 
 	parents map[string][]string
 	sizes   map[string]int64
+	// coveredBy lists, for an ECR platform manifest, the indexes whose
+	// reported size already counts it.
+	coveredBy map[string][]string
 }
 
 // PolicyChange is the outcome of apply on one ECR repository.
@@ -130,7 +133,14 @@ func (r *Result) tally() {
 				t.Gone += len(repo.Recheck.Gone)
 			}
 			t.Kept += p.Counts.Artifacts - len(d.Deleted)
+			gone := map[string]bool{}
 			for _, dg := range d.Deleted {
+				gone[dg] = true
+			}
+			for _, dg := range d.Deleted {
+				if slices.ContainsFunc(repo.coveredBy[dg], func(p string) bool { return gone[p] }) {
+					continue // counted in its index's size, as ECR reports it
+				}
 				if size := repo.sizes[dg]; size > 0 {
 					t.BytesReclaimed += size
 				} else {
