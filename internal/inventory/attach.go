@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/registry-actions/registry/internal/lifecycle"
@@ -182,13 +182,11 @@ func readProof(ctx context.Context, read blobReader, l layerRef) ([]byte, string
 // statementSubject returns the first subject digest of the in-toto
 // statement a DSSE envelope carries.
 func statementSubject(envelope []byte) string {
-	var env struct {
-		Payload string `json:"payload"`
-	}
+	var env dsse.Envelope
 	if json.Unmarshal(envelope, &env) != nil {
 		return ""
 	}
-	raw, err := base64.StdEncoding.DecodeString(env.Payload)
+	raw, err := env.DecodeB64Payload()
 	if err != nil {
 		return ""
 	}

@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -188,4 +189,29 @@ func TestReportListsEveryImageNewestFirstWithWhatGoesWithIt(t *testing.T) {
 		t.Errorf("expired: %+v", d)
 	}
 	_ = fmt.Sprint()
+}
+
+func TestCosignAttestationAttachesByItsStatementSubject(t *testing.T) {
+	_, host := startRegistry(t)
+	repo := repoAt(t, host, "app")
+	img := push(t, repo, cleanfixture.Image{Tags: []string{"v1"}, Created: longAgo, Seed: 1})
+	hex := strings.TrimPrefix(img.Digest, "sha256:")
+	statement := `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"` + hex + `"}}],"predicateType":"https://cosign.sigstore.dev/attestation/vuln/v1","predicate":{}}`
+	envelope := `{"payloadType":"application/vnd.in-toto+json","payload":"` + base64.StdEncoding.EncodeToString([]byte(statement)) + `","signatures":[]}`
+	att := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	att, err := mutate.Append(att, mutate.Addendum{Layer: static.NewLayer([]byte(envelope), "application/vnd.dsse.envelope.v1+json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(repo.Tag("sha256-"+hex+".att"), att); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := att.Digest()
+	inv, err := (&inventory.OCI{Repo: repo, Remote: noRetry()}).Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := byDigest(inv.Artifacts)[d.String()]; a.AttachedTo != img.Digest || inv.Details[a.Digest].Kind != inventory.KindInToto {
+		t.Errorf("attestation = %+v (%s)", a, inv.Details[d.String()].Kind)
+	}
 }

@@ -774,13 +774,20 @@ func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if i, ok := activeVersion(w, r, p); ok {
+		writeJSON(w, http.StatusOK, versionOf(r, o, p, p.active[i]))
+	}
+}
+
+// activeVersion finds the active version a request names, or answers 404.
+func activeVersion(w http.ResponseWriter, r *http.Request, p *pkg) (int, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	i := slices.IndexFunc(p.active, func(v *Version) bool { return v.ID == id })
 	if err != nil || i < 0 {
 		writeJSONError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest/packages/packages")
-		return
+		return 0, false
 	}
-	writeJSON(w, http.StatusOK, versionOf(r, o, p, p.active[i]))
+	return i, true
 }
 
 func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) {
@@ -797,10 +804,8 @@ func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, MessagePackageMissing, "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization")
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	i := slices.IndexFunc(p.active, func(v *Version) bool { return v.ID == id })
-	if err != nil || i < 0 {
-		writeJSONError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest/packages/packages")
+	i, ok := activeVersion(w, r, p)
+	if !ok {
 		return
 	}
 	v := p.active[i]
