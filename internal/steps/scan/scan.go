@@ -16,8 +16,8 @@ import (
 
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/failure"
-	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/outdir"
+	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
 )
