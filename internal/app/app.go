@@ -125,8 +125,6 @@ type Run struct {
 	Registry *registry.Client
 	// State carries what earlier stages produced to later ones.
 	State State
-	// reportDir is output-dir once this run has claimed it.
-	reportDir string
 }
 
 // StageResult pairs a stage with what it returned, for --json.

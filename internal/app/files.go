@@ -14,24 +14,10 @@ import (
 )
 
 // Files and directories this program writes follow one rule: it deletes or
-// overwrites only what it made. The helpers here apply it to the paths the
-// user names (output-dir, cache-dir, the CLI's --summary); everything else
-// the stages write lives in temporary directories they create and remove.
-
-// claimReportDir makes output-dir usable for this run's report files (scan's
-// reports, clean's plan): new, empty, or marked by an earlier run. The claim
-// is made once per run and shared by every stage of the chain.
-func (r *Run) claimReportDir() (string, error) {
-	if r.reportDir != "" {
-		return r.reportDir, nil
-	}
-	dir := r.Path(r.Values.String("output-dir"))
-	if err := outdir.Claim(dir); err != nil {
-		return "", fmt.Errorf("output-dir: %w", err)
-	}
-	r.reportDir = dir
-	return dir, nil
-}
+// overwrites only what it made. The helpers here apply it to paths the user
+// names (cache-dir, the CLI's --summary); the stages claim output-dir
+// themselves (internal/outdir), and everything else they write lives in
+// temporary directories they create and remove.
 
 // claimTrivyCache makes cache-dir usable: new, empty, marked, or a Trivy
 // cache (only entries Trivy writes: db, java-db, fanal, …), which is reused

@@ -105,12 +105,9 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	// Never write into a directory this program did not make.
-	if len(formats) > 0 {
-		if opts.OutputDir, err = r.claimReportDir(); err != nil {
-			return nil, fmt.Errorf("scan: %w", err)
-		}
-	}
+	// Never write into a directory this program did not make: the scan
+	// stage claims output-dir before writing its reports, and cache-dir is
+	// claimed here, before Trivy opens it.
 	if usesTrivyCache(opts) {
 		if err := r.claimTrivyCache(opts.Trivy.CacheDir); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)

@@ -43,6 +43,7 @@ const (
 	OutFailed       = "failed"
 	OutPlan         = "plan"
 	OutPolicy       = "policy"
+	OutInventory    = "inventory"
 )
 
 // OutputFormat says what an output's value looks like, so that text from
@@ -134,19 +135,32 @@ func AllOutputs() []Output {
 		// clean
 		{Name: OutDeleted, Stages: []Stage{Clean}, Format: LineList,
 			Description: "Manifests deleted, as repository@digest, one per line.",
-			OnFailure:   "the manifests deleted before the failure"},
+			When:        "with mode: enforce",
+			OnFailure:   "with mode: enforce, the manifests deleted before deleting stopped (not written when a listing failed first)"},
 		{Name: OutDeletedCount, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Number of manifests deleted (in preview: that the plan would delete).",
-			OnFailure:   "the number deleted before the failure"},
+			Description: "Number of manifests deleted (preview: that the plan would delete).",
+			When:        "with mode: preview or enforce",
+			OnFailure:   "with mode: enforce, the number deleted before deleting stopped"},
 		{Name: OutKeptCount, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Number of manifests kept."},
+			Description: "Number of manifests kept.",
+			When:        "with mode: preview or enforce",
+			OnFailure:   "with mode: enforce, when every repository was evaluated before deleting stopped"},
 		{Name: OutFailed, Stages: []Stage{Clean}, Format: LineList,
-			Description: "Planned deletions that did not happen (refused, or kept because their index or subject stayed), as repository@digest, one per line.",
-			OnFailure:   "the planned deletions that did not happen"},
+			Description: "Planned deletions that did not happen (refused, dropped by the re-check, or kept because their index or subject stayed), as repository@digest, one per line.",
+			When:        "with mode: enforce",
+			OnFailure:   "with mode: enforce, the planned deletions that did not happen"},
 		{Name: OutPlan, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and what became of it."},
+			Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and the state of each deletion (the next run finishes what a stopped run left).",
+			When:        "with mode: preview, apply or enforce",
+			OnFailure:   "the plan file, when it was written before the failure (enforce writes it before deleting and after each repository)"},
 		{Name: OutPolicy, Stages: []Stage{Clean}, Format: JSONDocument,
-			Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR."},
+			Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR.",
+			When:        "when a policy or shorthand inputs are given (mode: list may have none)",
+			OnFailure:   "the effective policy, whenever one was given"},
+		{Name: OutInventory, Stages: []Stage{Clean}, Format: SingleLine,
+			Description: "Path of the JSON repository inventory: every image, newest push first, with tags, digest, push time (or the creation time used), size, platforms, attached signatures and attestations, and the rule that keeps or expires it.",
+			When:        "once every repository was listed (not with mode: apply)",
+			OnFailure:   "the inventory, when every repository was listed before the failure"},
 	}
 }
 
