@@ -109,7 +109,7 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		return nil, err
 	}
 	for _, rep := range res.Reports() {
-		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
+		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, Platform: rep.Platform, Digest: rep.Digest, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
 	}
 	return res, err
 }

@@ -62,7 +62,7 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 		opts.Signer.IDToken = signer.GitHubActionsToken(r.IO.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL"), requestToken)
 	}
 	for _, s := range r.State.Scans {
-		opts.Reports = append(opts.Reports, sign.Report{Image: s.Image, TrivyJSON: r.Path(s.TrivyJSON), SBOM: r.Path(s.SBOM)})
+		opts.Reports = append(opts.Reports, sign.Report{Image: s.Image, Platform: s.Platform, Digest: s.Digest, TrivyJSON: r.Path(s.TrivyJSON), SBOM: r.Path(s.SBOM)})
 	}
 	if err := v.Err(); err != nil {
 		return nil, err

@@ -27,6 +27,8 @@ type State struct {
 // ScannedImage links an image to the reports scan wrote about it.
 type ScannedImage struct {
 	Image     string // repository@digest
+	Platform  string
+	Digest    string // the platform manifest's digest
 	TrivyJSON string
 	SBOM      string
 }

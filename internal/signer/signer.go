@@ -79,6 +79,9 @@ type Options struct {
 
 	// RemoteOptions carry registry auth, transport and context.
 	RemoteOptions []remote.Option
+	// Concurrency bounds the manifests read and the signatures and
+	// attestations written at once (default 8).
+	Concurrency int
 
 	// ServiceAttempts and ServiceRetryWait bound retries of Fulcio, Rekor
 	// and the token endpoint (defaults 4 attempts, 1s doubling).
@@ -117,6 +120,9 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 	case FormatLegacy, FormatBundle:
 	default:
 		return nil, fmt.Errorf("signature-format %q: use legacy or bundle", opts.Format)
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
 	}
 	if opts.ServiceAttempts <= 0 {
 		opts.ServiceAttempts = 4
