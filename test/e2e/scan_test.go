@@ -535,7 +535,9 @@ func TestPushScanSignChainAttestsEveryPlatform(t *testing.T) {
 		if st.PredicateType == "https://cosign.sigstore.dev/attestation/vuln/v1" {
 			var pred struct {
 				Scanner struct {
-					Result struct{ Platforms []struct{ Platform, Digest string } } `json:"result"`
+					Result struct {
+						Platforms []struct{ Platform, Digest string }
+					} `json:"result"`
 				} `json:"scanner"`
 			}
 			json.Unmarshal(st.Predicate, &pred)
