@@ -170,6 +170,16 @@ func kmsError(ref string, err error) error {
 	return fmt.Errorf("KMS key %s: %w", ref, err)
 }
 
+// Fingerprint identifies a PEM public key the way results and summaries
+// name signing keys: sha256:<hex> of its DER SubjectPublicKeyInfo.
+func Fingerprint(publicPEM []byte) (string, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(publicPEM)
+	if err != nil {
+		return "", fmt.Errorf("not a PEM public key: %w", err)
+	}
+	return fingerprint(pub), nil
+}
+
 // fingerprint identifies a public key as the SHA-256 of its DER
 // SubjectPublicKeyInfo.
 func fingerprint(pub crypto.PublicKey) string {

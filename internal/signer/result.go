@@ -103,12 +103,12 @@ func (r *SignResult) VerifyCommands(publicKey string) []string {
 	switch {
 	case r.Identity.Keyless():
 		common = append(common,
-			"--certificate-identity="+shellQuote(r.Identity.Subject),
-			"--certificate-oidc-issuer="+shellQuote(r.Identity.Issuer))
+			"--certificate-identity="+ShellQuote(r.Identity.Subject),
+			"--certificate-oidc-issuer="+ShellQuote(r.Identity.Issuer))
 	case r.Identity.KeyRef != "":
-		common = append(common, "--key="+shellQuote(r.Identity.KeyRef))
+		common = append(common, "--key="+ShellQuote(r.Identity.KeyRef))
 	default:
-		common = append(common, "--key="+shellQuote(publicKey))
+		common = append(common, "--key="+ShellQuote(publicKey))
 	}
 	if !r.TlogUpload {
 		common = append(common, "--insecure-ignore-tlog=true")
@@ -118,7 +118,7 @@ func (r *SignResult) VerifyCommands(publicKey string) []string {
 	}
 	var cmds []string
 	for _, img := range r.Images {
-		cmds = append(cmds, strings.Join(append(append([]string{"cosign", "verify"}, common...), shellQuote(img)), " "))
+		cmds = append(cmds, strings.Join(append(append([]string{"cosign", "verify"}, common...), ShellQuote(img)), " "))
 	}
 	var types []string
 	subjects := map[string][]string{}
@@ -135,18 +135,18 @@ func (r *SignResult) VerifyCommands(publicKey string) []string {
 		if short, ok := predicateShortName(t); ok {
 			name = short
 		}
-		args := append([]string{"cosign", "verify-attestation", "--type=" + shellQuote(name)}, common...)
+		args := append([]string{"cosign", "verify-attestation", "--type=" + ShellQuote(name)}, common...)
 		for _, subject := range subjects[t] {
-			args = append(args, shellQuote(subject))
+			args = append(args, ShellQuote(subject))
 		}
 		cmds = append(cmds, strings.Join(args, " "))
 	}
 	return cmds
 }
 
-// shellQuote quotes s for POSIX shells when it holds anything but plain
-// reference characters.
-func shellQuote(s string) string {
+// ShellQuote quotes s for POSIX shells when it holds anything but plain
+// reference and path characters.
+func ShellQuote(s string) string {
 	safe := true
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("@%+=:,./-_", c)) {
