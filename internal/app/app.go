@@ -142,6 +142,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 	if err := r.Values.Err(); err != nil {
 		return nil, err
 	}
+	r.startSignKey(ctx, chain)
 	var results []StageResult
 	for _, st := range chain {
 		runner, ok := runnerFor(st)

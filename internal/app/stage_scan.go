@@ -33,10 +33,17 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		return nil, err
 	}
 	var targets []scan.Target
+	local, closeLocal, haveLocal := r.pushedLocally(ctx, r.Registry)
+	if haveLocal {
+		defer closeLocal()
+	}
 	for _, s := range images {
-		if p, ok := r.localImage(s); ok {
+		switch p, isPath := r.localImage(s); {
+		case isPath:
 			targets = append(targets, scan.Target{Path: p})
-		} else {
+		case haveLocal && slices.Contains(r.State.Pushed, s):
+			targets = append(targets, scan.Target{Ref: s, Local: local})
+		default:
 			targets = append(targets, scan.Target{Ref: s})
 		}
 	}

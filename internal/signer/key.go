@@ -72,6 +72,31 @@ func describeKey(ref string, kind keyKind) string {
 	}
 }
 
+// Key is a private signing key, loaded. Decrypting a cosign key is slow on
+// purpose (scrypt: a fifth of a second of CPU), so a caller that knows it
+// will sign can load the key while other work runs and hand it to New in
+// Options.LoadedKey.
+type Key struct {
+	ref  string
+	sv   signature.SignerVerifier
+	kind keyKind
+}
+
+// LoadKey loads and decrypts the private key behind ref (as Options.Key)
+// with password. Its errors are those New returns for the same key.
+func LoadKey(ctx context.Context, ref, password string) (*Key, error) {
+	k, err := loadKey(ctx, ref, password)
+	return k, singleLine(err)
+}
+
+func loadKey(ctx context.Context, ref, password string) (*Key, error) {
+	sv, kind, err := loadPrivateKey(ctx, ref, []byte(password))
+	if err != nil {
+		return nil, err
+	}
+	return &Key{ref: ref, sv: sv, kind: kind}, nil
+}
+
 // loadPrivateKey returns a signer for the private key behind ref.
 func loadPrivateKey(ctx context.Context, ref string, password []byte) (signature.SignerVerifier, keyKind, error) {
 	kind, err := classifyKey(ref)

@@ -53,6 +53,9 @@ type Options struct {
 	Key string
 	// KeyPassword decrypts an encrypted cosign private key.
 	KeyPassword string
+	// LoadedKey is Key already loaded by LoadKey (with KeyPassword), so
+	// that decrypting it could overlap other work; nil loads Key here.
+	LoadedKey *Key
 
 	// IDToken supplies the OIDC token for keyless signing; see
 	// GitHubActionsToken. Required when Key is empty.
@@ -141,10 +144,14 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 	}
 
 	if opts.Key != "" {
-		sv, kind, err := loadPrivateKey(ctx, opts.Key, []byte(opts.KeyPassword))
-		if err != nil {
-			return nil, err
+		loaded := opts.LoadedKey
+		if loaded == nil || loaded.ref != opts.Key {
+			var err error
+			if loaded, err = loadKey(ctx, opts.Key, opts.KeyPassword); err != nil {
+				return nil, err
+			}
 		}
+		sv, kind := loaded.sv, loaded.kind
 		pub, err := sv.PublicKey(sigopts.WithContext(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("key: %w", err)

@@ -151,3 +151,38 @@ func TestWriteKeyPairBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestAKeyLoadedAheadSignsAsTheKeyWould hands Run a key loaded in the
+// background: it signs with it, a wrong password fails as it would without
+// it, and a load of another key is not used.
+func TestAKeyLoadedAheadSignsAsTheKeyWould(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	o := e.signOptions()
+	o.KeyLoad = StartKeyLoad(ctx, o.Signer.Key, o.Signer.KeyPassword)
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res.Identity.KeyFingerprint
+
+	o.KeyLoad = StartKeyLoad(ctx, o.Signer.Key, "not the password")
+	o.Signer.KeyPassword = "not the password"
+	if _, err := Run(ctx, o); !isInvalid(err) || !strings.Contains(err.Error(), "check key-password") {
+		t.Fatalf("wrong password loaded ahead: %v", err)
+	}
+
+	// Loaded for another key (or password): Run loads its own.
+	other := filepath.Join(e.dir, "other")
+	if _, err := WriteKeyPair(other, "other", []byte("other password")); err != nil {
+		t.Fatal(err)
+	}
+	o = e.signOptions()
+	o.KeyLoad = StartKeyLoad(ctx, other+".key", "other password")
+	if res, err = Run(ctx, o); err != nil || res.Identity.KeyFingerprint != want {
+		t.Fatalf("signed with %v (%v), want the key of the options %s", res, err, want)
+	}
+	if StartKeyLoad(ctx, "", "") != nil || StartKeyLoad(ctx, "awskms:///alias/x", "") != nil {
+		t.Fatal("keyless or KMS signing started a key load")
+	}
+}

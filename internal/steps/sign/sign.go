@@ -44,6 +44,8 @@ type Options struct {
 	// VulnFile and SBOMFile serve images no Report covers.
 	VulnFile string
 	SBOMFile string
+	// KeyLoad is Signer.Key already being loaded (see StartKeyLoad).
+	KeyLoad *KeyLoad
 
 	Registry *registry.Client
 	Log      report.Logger
@@ -136,6 +138,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	so := opts.Signer
 	so.Annotations = opts.Run.Annotations(opts.Annotations)
 	so.RemoteOptions = opts.Registry.Remote(ctx)
+	if err := opts.KeyLoad.use(ctx, &so); err != nil {
+		return nil, signerFailure(so, err)
+	}
 	s, err := signer.New(ctx, so)
 	if err != nil {
 		return nil, signerFailure(so, err)
