@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,5 +331,34 @@ func TestSignsManifestsConcurrentlyAndEachIndexLast(t *testing.T) {
 				t.Fatalf("index %s signed before its platform %s: %v", idx, child, order)
 			}
 		}
+	}
+}
+
+// TestARunAuthorisesOncePerRepository signs and attests an index and
+// counts the registry's API-version checks, which go-containerregistry makes
+// before authorising: one for reading and one for writing, however many
+// manifests are signed.
+func TestARunAuthorisesOncePerRepository(t *testing.T) {
+	ctx := context.Background()
+	var pings atomic.Int32
+	host := memRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v2/" {
+				pings.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	f := pushIndex(t, host, "pings", 9)
+	pings.Store(0)
+	s := mustNew(t, keyOptions(newKeyPair(t, "")))
+	if _, err := s.Sign(ctx, []name.Digest{f.index}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttestAll(ctx, f.subjects([]Attestation{{PredicateType: "vuln", Predicate: []byte(vulnPredicate)}})); err != nil {
+		t.Fatal(err)
+	}
+	if got := pings.Load(); got > 2 {
+		t.Fatalf("%d version checks for 3 signatures and 3 attestations in one repository, want at most 2", got)
 	}
 }

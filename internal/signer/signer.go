@@ -18,6 +18,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,6 +139,10 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 			return nil, errors.New("annotations: empty key: use key=value")
 		}
 	}
+	var err error
+	if opts.RemoteOptions, err = reuseConnections(opts.RemoteOptions); err != nil {
+		return nil, err
+	}
 	s := &Signer{
 		opts:  opts,
 		retry: retryPolicy{attempts: opts.ServiceAttempts, wait: opts.ServiceRetryWait},
@@ -185,6 +190,21 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 		s.rekor = rc
 	}
 	return s, nil
+}
+
+// reuseConnections adds one puller and one pusher to opts for a whole run:
+// each repository is then pinged and authorised (a token fetched) once for
+// reading and once for writing, instead of once per registry request.
+func reuseConnections(opts []remote.Option) ([]remote.Option, error) {
+	puller, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clone(opts), remote.Reuse(puller), remote.Reuse(pusher)), nil
 }
 
 // Identity is who signs: the certificate subject and issuer for keyless

@@ -141,6 +141,10 @@ type verifier struct {
 }
 
 func verifyImages(ctx context.Context, images []name.Digest, opts VerifyOptions) (*VerifyResult, error) {
+	var err error
+	if opts.RemoteOptions, err = reuseConnections(opts.RemoteOptions); err != nil {
+		return nil, err
+	}
 	v, err := newVerifier(ctx, opts)
 	if err != nil {
 		return nil, err
