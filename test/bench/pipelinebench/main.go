@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ type options struct {
 	runs                           int
 	keep                           string
 	wrap                           string
+	baseline                       string
 }
 
 func main() {
@@ -47,6 +49,7 @@ func main() {
 	flag.StringVar(&o.trivy, "trivy", "trivy", "trivy CLI of the Trivy version this module links")
 	flag.StringVar(&o.cosign, "cosign", "cosign", "cosign CLI (v2.6.5, the version this module links)")
 	flag.IntVar(&o.runs, "runs", 5, "runs per tool")
+	flag.StringVar(&o.baseline, "baseline", "", "another registry binary (e.g. built from the main branch) run as a third side, for before/after figures")
 	flag.StringVar(&o.keep, "keep", "", "also write the fixture layout, DB cache and key pair here and keep them (for profiling one tool by hand)")
 	flag.StringVar(&o.wrap, "wrap", "", "run the registry binary under this command, e.g. \"perf record -g -o /tmp/perf.data --\" (for profiling; figures are then not comparable)")
 	flag.Parse()
@@ -126,28 +129,12 @@ func run(o options) error {
 	}
 
 	amd64, arm64 := len(vulndb.ExpectedFor(vulndb.PlatformAlpine)), len(vulndb.ExpectedFor(vulndb.PlatformDebian))
-	stageTime := regexp.MustCompile(`(?m)^(push|scan|sign) finished in (\S+)$`)
-	ours := &pipeline{name: "registry", run: func(host, cache, out string) ([]phase, error) {
-		args := []string{o.registry, "run", "push,scan,sign", "--source", src, "--images", host + "/bench/app", "--tags", "v1",
-			"--cache-dir", cache, "--skip-db-update", "--formats", "json", "--fail-on", "none", "--output-dir", out,
-			"--key", key, "--key-password", keyPassword, "--tlog-upload=false"}
-		if o.wrap != "" {
-			args = append(strings.Fields(o.wrap), args...)
+	registryRun := func(bin string) func(host, cache, out string) ([]phase, error) {
+		return func(host, cache, out string) ([]phase, error) {
+			return runRegistry(command, o.wrap, bin, src, key, host, cache, out, amd64+arm64)
 		}
-		c := command(args[0], args[1:]...)
-		var stderr strings.Builder
-		took, _, err := timedWithStderr(c, &stderr)
-		if err != nil {
-			return nil, err
-		}
-		phases := []phase{{"total", took}, {"CPU", cpu(c)}}
-		for _, m := range stageTime.FindAllStringSubmatch(stderr.String(), -1) {
-			if d, err := time.ParseDuration(m[2]); err == nil {
-				phases = append(phases, phase{m[1], d})
-			}
-		}
-		return phases, benchutil.CheckFindings(out, amd64+arm64)
-	}}
+	}
+	ours := &pipeline{name: "registry", run: registryRun(o.registry)}
 	theirs := &pipeline{name: "crane + trivy + cosign", run: func(host, cache, out string) ([]phase, error) {
 		ref := host + "/bench/app@" + digest.String()
 		steps := []struct {
@@ -174,6 +161,12 @@ func run(o options) error {
 		return phases, benchutil.CheckFindings(out, amd64+arm64)
 	}}
 	tools := []*pipeline{ours, theirs}
+	var baseline *pipeline
+	if o.baseline != "" {
+		benchutil.Absolute(&o.baseline)
+		baseline = &pipeline{name: "baseline registry", run: registryRun(o.baseline)}
+		tools = append(tools, baseline)
+	}
 
 	once := func(p *pipeline, i int) ([]phase, error) {
 		reg, err := localregistry.Start(ctx, localregistry.Options{Disk: true})
@@ -209,7 +202,8 @@ func run(o options) error {
 		}
 	}
 	for r := range o.runs {
-		order := []*pipeline{tools[r%2], tools[(r+1)%2]}
+		// Rotate which side goes first.
+		order := append(slices.Clone(tools[r%len(tools):]), tools[:r%len(tools)]...)
 		for _, p := range order {
 			phases, err := once(p, r)
 			if err != nil {
@@ -243,7 +237,11 @@ func run(o options) error {
 	fmt.Println("| Pipeline | median | ratio |")
 	fmt.Println("|---|---|---|")
 	fmt.Printf("| `registry run push,scan,sign` | %.0f ms | %.2f |\n", benchutil.Ms(benchutil.Median(ours.totals)), benchutil.Ratio(ours.totals, theirs.totals))
-	fmt.Printf("| `crane push` + `trivy image --platform` × 2 + `cosign sign --recursive` | %.0f ms | 1.00 |\n\n", benchutil.Ms(benchutil.Median(theirs.totals)))
+	fmt.Printf("| `crane push` + `trivy image --platform` × 2 + `cosign sign --recursive` | %.0f ms | 1.00 |\n", benchutil.Ms(benchutil.Median(theirs.totals)))
+	if baseline != nil {
+		fmt.Printf("| baseline `registry run push,scan,sign` (%s) | %.0f ms | %.2f |\n", filepath.Base(o.baseline), benchutil.Ms(benchutil.Median(baseline.totals)), benchutil.Ratio(baseline.totals, theirs.totals))
+	}
+	fmt.Println()
 	fmt.Println("| Phase (CPU: user + system time of the tools' processes, not the registry's) | median |")
 	fmt.Println("|---|---|")
 	for _, p := range tools {
@@ -251,13 +249,42 @@ func run(o options) error {
 			fmt.Printf("| %s: %s | %.0f ms |\n", p.name, name, benchutil.Ms(benchutil.Median(p.phases[name])))
 		}
 	}
-	fmt.Printf("\nRaw totals: registry %v; three tools %v\n", benchutil.Rounded(ours.totals), benchutil.Rounded(theirs.totals))
+	fmt.Printf("\nRaw totals: registry %v; three tools %v", benchutil.Rounded(ours.totals), benchutil.Rounded(theirs.totals))
+	if baseline != nil {
+		fmt.Printf("; baseline %v", benchutil.Rounded(baseline.totals))
+	}
+	fmt.Println()
 	return nil
 }
 
 // cpu is the user and system time a finished command used.
 func cpu(c *exec.Cmd) time.Duration {
 	return c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+}
+
+// runRegistry runs the whole pipeline as one registry command and reads
+// each stage's time from its log.
+func runRegistry(command func(string, ...string) *exec.Cmd, wrap, bin, src, key, host, cache, out string, findings int) ([]phase, error) {
+	args := []string{bin, "run", "push,scan,sign", "--source", src, "--images", host + "/bench/app", "--tags", "v1",
+		"--cache-dir", cache, "--skip-db-update", "--formats", "json", "--fail-on", "none", "--output-dir", out,
+		"--key", key, "--key-password", keyPassword, "--tlog-upload=false"}
+	if wrap != "" {
+		args = append(strings.Fields(wrap), args...)
+	}
+	c := command(args[0], args[1:]...)
+	var stderr strings.Builder
+	took, _, err := timedWithStderr(c, &stderr)
+	if err != nil {
+		return nil, err
+	}
+	phases := []phase{{"total", took}, {"CPU", cpu(c)}}
+	stageTime := regexp.MustCompile(`(?m)^(push|scan|sign) finished in (\S+)$`)
+	for _, m := range stageTime.FindAllStringSubmatch(stderr.String(), -1) {
+		if d, err := time.ParseDuration(m[2]); err == nil {
+			phases = append(phases, phase{m[1], d})
+		}
+	}
+	return phases, benchutil.CheckFindings(out, findings)
 }
 
 func phaseOrder(p *pipeline) []string {
