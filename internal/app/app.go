@@ -36,6 +36,9 @@ type IO struct {
 	Dir string
 	// Environ lists the environment for child processes (docker buildx).
 	Environ func() []string
+	// ReadPassword asks for a password on the terminal without echo; nil
+	// when there is no terminal to ask on.
+	ReadPassword func(prompt string) ([]byte, error)
 }
 
 // OSIO is the real process. It fails when the working directory cannot be
@@ -45,7 +48,7 @@ func OSIO() (IO, error) {
 	if err != nil {
 		return IO{}, fmt.Errorf("the working directory cannot be read (%w): run from an existing directory", err)
 	}
-	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ}, nil
+	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ, ReadPassword: terminalPassword()}, nil
 }
 
 // Main runs the program and returns its exit code.
@@ -154,6 +157,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([
 	if err := r.Values.Err(); err != nil {
 		return nil, err
 	}
+	r.startSignKey(ctx, chain)
 	var results []StageResult
 	for _, st := range chain {
 		runner, ok := runnerFor(st)
