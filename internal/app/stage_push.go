@@ -15,6 +15,7 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 	concurrency, _ := v.Int("concurrency")
 	opts := push.Options{
 		Source:      v.String("source"),
+		Dir:         r.IO.Dir,
 		Images:      v.List("images"),
 		Tags:        v.List("tags"),
 		Platforms:   v.List("platforms"),
@@ -30,10 +31,6 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 			return ecr.New(ctx, ecr.Options{Region: host.Region, RegistryID: host.AccountID})
 		},
 		Log: r.Log,
-	}
-	if v.IsSet("source") && !isPrefixed(v.String("source")) {
-		// Relative paths are the workspace's; references pass through.
-		opts.Source = r.sourcePath(v.String("source"))
 	}
 	if v.IsSet("context") {
 		opts.Build = &push.BuildOptions{
