@@ -64,10 +64,12 @@ func (c *content) read(what string, d v1.Descriptor, limit int64) ([]byte, error
 	} else {
 		b, err = c.store.manifest(d, limit)
 	}
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, corrupt(c.source, what, d, "is missing")
-	}
-	if err != nil {
+	case errors.Is(err, errStoreMismatch):
+		return nil, corrupt(c.source, what, d, "does not match the bytes the registry sent")
+	case err != nil:
 		return nil, err
 	}
 	if err := checkBytes(c.source, what, d, b); err != nil {

@@ -391,6 +391,10 @@ func (c *Client) openRegistry(ctx context.Context, spec SourceSpec) (*Source, er
 		return nil, err
 	}
 	desc, err := puller.Get(ctx, spec.Ref)
+	if err != nil && mismatch(err) {
+		d, _ := v1.NewHash(spec.Ref.Identifier())
+		return nil, corrupt(spec.Spec, "manifest", v1.Descriptor{Digest: d}, "does not match the bytes the registry sent")
+	}
 	if err != nil {
 		explained := Explain(err, "read source", spec.Ref.String(), Read)
 		var terr *transport.Error

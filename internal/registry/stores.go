@@ -163,6 +163,9 @@ type registryStore struct {
 func (s registryStore) manifest(d v1.Descriptor, limit int64) ([]byte, error) {
 	desc, err := s.puller.Get(s.ctx, s.repo.Digest(d.Digest.String()))
 	if err != nil {
+		if mismatch(err) {
+			return nil, errStoreMismatch
+		}
 		return nil, notFoundAsMissing(Explain(err, "read source", s.repo.String(), Read), err)
 	}
 	return desc.Manifest, nil
@@ -177,10 +180,34 @@ func (s registryStore) blob(d v1.Descriptor) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, notFoundAsMissing(Explain(err, "read blob "+d.Digest.String()+" of source", s.repo.String(), Read), err)
 	}
-	return rc, nil
+	return mismatchReader{rc}, nil
 }
 
 func (s registryStore) hashes() bool { return true }
+
+// errStoreMismatch is a store's own check failing: the registry sent bytes
+// that do not hash to the digest asked for.
+var errStoreMismatch = errors.New("the registry sent bytes that do not match the digest")
+
+// mismatch recognises go-containerregistry's digest checks, which return
+// plain errors: "manifest digest: … does not match requested digest" and
+// "error verifying sha256 checksum …" / "error verifying size …".
+func mismatch(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "does not match requested digest") || strings.Contains(msg, "error verifying")
+}
+
+// mismatchReader turns go-containerregistry's blob check into
+// errStoreMismatch, so the source is named corrupt.
+type mismatchReader struct{ io.ReadCloser }
+
+func (r mismatchReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && mismatch(err) {
+		err = errStoreMismatch
+	}
+	return n, err
+}
 
 // notFoundAsMissing lets a 404 read as a missing blob of the source (the
 // caller's input), while any other failure stays the registry's.

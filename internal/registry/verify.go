@@ -29,8 +29,12 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("source %s is corrupt: %s %s (%d bytes) %s: re-export or rebuild the image (nothing was tagged)",
-		e.Source, e.What, e.Want.Digest, e.Want.Size, e.Got)
+	size := ""
+	if e.Want.Size > 0 {
+		size = fmt.Sprintf(" (%d bytes)", e.Want.Size)
+	}
+	return fmt.Sprintf("source %s is corrupt: %s %s%s %s: re-export or rebuild the image",
+		e.Source, e.What, e.Want.Digest, size, e.Got)
 }
 
 func (e *CorruptError) Unwrap() error { return ErrCorruptBlob }
@@ -116,6 +120,8 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 		return n, nil
 	case err == io.EOF:
 		return n, corrupt(v.source, v.what, v.want, fmt.Sprintf("is truncated (%d of %d bytes)", v.n, v.want.Size))
+	case errors.Is(err, errStoreMismatch):
+		return 0, corrupt(v.source, v.what, v.want, "does not match the bytes the registry sent")
 	}
 	return n, err
 }
@@ -132,6 +138,9 @@ func (v *verifyingReader) finish() error {
 		}
 		if err == io.EOF {
 			break
+		}
+		if errors.Is(err, errStoreMismatch) {
+			return corrupt(v.source, v.what, v.want, "does not match the bytes the registry sent")
 		}
 		if err != nil {
 			return err
