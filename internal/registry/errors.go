@@ -95,8 +95,13 @@ func cause(err error) string {
 }
 
 // clean folds a message to one line with every URL's query, fragment and
-// credentials removed.
-func clean(s string) string { return report.OneLine(redactURLs(s)) }
+// credentials removed, and net/http's wording for a short body said plainly.
+func clean(s string) string {
+	s = shortBody.ReplaceAllString(redactURLs(s), "the blob's bytes ended after $2 of $1")
+	return report.OneLine(s)
+}
+
+var shortBody = regexp.MustCompile(`http: ContentLength=(\d+) with Body length (\d+)`)
 
 var urlPattern = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
 

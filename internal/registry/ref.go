@@ -122,6 +122,11 @@ func (r Resolver) Reference(s string) (name.Reference, error) {
 	if err := validRepositoryPath(ref.Context()); err != nil {
 		return nil, fmt.Errorf("invalid image reference %q: %s", s, err)
 	}
+	if tag, ok := ref.(name.Tag); ok {
+		if err := ValidTag(tag.TagStr()); err != nil {
+			return nil, fmt.Errorf("invalid image reference %q: %w", s, err)
+		}
+	}
 	return ref, nil
 }
 

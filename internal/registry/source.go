@@ -224,7 +224,7 @@ func (s Sources) OpenSpec(ctx context.Context, spec SourceSpec) (*Source, error)
 
 func openLayout(spec SourceSpec) (*Source, error) {
 	if _, err := os.Stat(spec.Path); err != nil {
-		return nil, failure.Invalid(notFoundError{fmt.Sprintf("source %s not found", spec.Spec)})
+		return nil, failure.Invalid(notFoundError{fmt.Sprintf("source %q not found: check the path (a relative path is relative to the workspace)", spec.Spec)})
 	}
 	if _, err := os.Stat(filepath.Join(spec.Path, "oci-layout")); err != nil {
 		return nil, failure.Invalidf("source %s is not an OCI layout (no oci-layout file): write one with docker buildx build --output type=oci,tar=false,dest=%s", spec.Spec, spec.Spec)
@@ -251,7 +251,7 @@ func openLayout(spec SourceSpec) (*Source, error) {
 func openArchive(spec SourceSpec) (*Source, error) {
 	t, err := indexTar(spec.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, failure.Invalid(notFoundError{fmt.Sprintf("source %s not found", spec.Spec)})
+		return nil, failure.Invalid(notFoundError{fmt.Sprintf("source %q not found: check the path (a relative path is relative to the workspace)", spec.Spec)})
 	}
 	if err != nil {
 		return nil, failure.Invalidf("source %s: %s", spec.Spec, oneLineErr(err))
