@@ -10,8 +10,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Kind is the family a registry belongs to; it decides authentication and
@@ -238,6 +241,8 @@ func repositoryPart(s string) string {
 
 func explainRefError(s string, err error) string {
 	switch {
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "it contains control characters"
 	case strings.ContainsAny(s, " \t"):
 		return "it contains whitespace"
 	case strings.Contains(s, "://"):
@@ -253,5 +258,5 @@ func explainRefError(s string, err error) string {
 	if i := strings.LastIndex(msg, ": "); i >= 0 {
 		msg = msg[i+2:]
 	}
-	return msg
+	return report.OneLine(msg)
 }

@@ -131,7 +131,10 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 func (v *verifyingReader) finish() error {
 	v.done = true
 	var one [1]byte
-	for {
+	for empty := 0; ; empty++ {
+		if empty == 100 {
+			return io.ErrNoProgress
+		}
 		n, err := v.rc.Read(one[:])
 		if n > 0 {
 			return corrupt(v.source, v.what, v.want, fmt.Sprintf("is longer than %d bytes", v.want.Size))
