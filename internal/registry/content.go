@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"sync"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -283,10 +285,15 @@ func (m *verifiedImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error
 }
 
 // verifiedBlob streams a layer (or config) through a verifying reader.
+// Once one read of it matched (the first target of a fan-out), later reads
+// (the other registries) check only the size and, from a layout, hand out
+// the file itself, which the kernel can send without this process touching
+// the bytes: a blob is hashed once however many registries it goes to.
 type verifiedBlob struct {
-	c    *content
-	desc v1.Descriptor
-	what string
+	c        *content
+	desc     v1.Descriptor
+	what     string
+	verified atomic.Bool
 }
 
 func (b *verifiedBlob) Digest() (v1.Hash, error)            { return b.desc.Digest, nil }
@@ -307,7 +314,14 @@ func (b *verifiedBlob) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newVerifyingReader(rc, b.c.source, b.what, b.desc, b.c.store.hashes())
+	if b.verified.Load() {
+		if f, ok := rc.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Size() == b.desc.Size {
+				return f, nil
+			}
+		}
+	}
+	return newVerifyingReader(rc, b.c.source, b.what, b.desc, b.c.store.hashes() || b.verified.Load(), func() { b.verified.Store(true) })
 }
 
 func oneLineErr(err error) string { return report.OneLine(err.Error()) }

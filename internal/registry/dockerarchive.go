@@ -176,7 +176,7 @@ func (l *dockerSaveLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, failure.Invalidf("source %s is corrupt: layer %s named in manifest.json is missing", l.d.source, l.name)
 	}
-	return newVerifyingReader(io.NopCloser(r), l.d.source, "layer "+l.name+" with diff_id", v1.Descriptor{Digest: l.diffID, Size: r.Size()}, false)
+	return newVerifyingReader(io.NopCloser(r), l.d.source, "layer "+l.name+" with diff_id", v1.Descriptor{Digest: l.diffID, Size: r.Size()}, false, nil)
 }
 
 // describe hashes each stored compressed layer once: the
@@ -240,5 +240,5 @@ func (b *dockerSaveBlob) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newVerifyingReader(io.NopCloser(r), b.d.source, "layer", b.desc, true)
+	return newVerifyingReader(io.NopCloser(r), b.d.source, "layer", b.desc, true, nil)
 }

@@ -73,10 +73,12 @@ type verifyingReader struct {
 	want   v1.Descriptor
 	n      int64
 	done   bool
+	// verified is called once the blob matched.
+	verified func()
 }
 
-func newVerifyingReader(rc io.ReadCloser, source, what string, want v1.Descriptor, hashed bool) (io.ReadCloser, error) {
-	vr := &verifyingReader{rc: rc, source: source, what: what, want: want}
+func newVerifyingReader(rc io.ReadCloser, source, what string, want v1.Descriptor, hashed bool, verified func()) (io.ReadCloser, error) {
+	vr := &verifyingReader{rc: rc, source: source, what: what, want: want, verified: verified}
 	if !hashed {
 		h, err := v1.Hasher(want.Digest.Algorithm)
 		if err != nil {
@@ -149,11 +151,13 @@ func (v *verifyingReader) finish() error {
 			return err
 		}
 	}
-	if v.h == nil {
-		return nil
+	if v.h != nil {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Digest.Hex {
+			return corrupt(v.source, v.what, v.want, "hashes to "+v.want.Digest.Algorithm+":"+got)
+		}
 	}
-	if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Digest.Hex {
-		return corrupt(v.source, v.what, v.want, "hashes to "+v.want.Digest.Algorithm+":"+got)
+	if v.verified != nil {
+		v.verified()
 	}
 	return nil
 }
