@@ -30,7 +30,8 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 		ECRRepositories: func(ctx context.Context, host registry.ECRHost) (push.ECRRepositories, error) {
 			return ecr.New(ctx, ecr.Options{Region: host.Region, RegistryID: host.AccountID})
 		},
-		Log: r.Log,
+		Log:        r.Log,
+		KeepSource: true,
 	}
 	if v.IsSet("context") {
 		opts.Build = &push.BuildOptions{
@@ -61,6 +62,7 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 	if res != nil {
 		r.State.Pushed = res.Pushed()
 		r.State.Digest = res.Digest
+		r.State.Source = res.Opened
 	}
 	if res == nil {
 		return nil, err

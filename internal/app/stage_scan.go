@@ -34,11 +34,19 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	}
 	var targets []scan.Target
 	sources := registry.Sources{Dir: r.IO.Dir}
+	pushed := r.State.Source
+	if pushed != nil {
+		defer pushed.Close()
+		r.State.Source = nil
+	}
 	for _, s := range images {
 		// The source resolver tells files from references; what it cannot
 		// read as a file is a reference, which scan checks itself.
 		if spec, err := sources.Parse(s); err == nil && spec.Local() {
 			targets = append(targets, scan.Target{Path: spec.String()})
+		} else if pushed != nil && slices.Contains(r.State.Pushed, s) {
+			// Just pushed from a local source: read it there.
+			targets = append(targets, scan.Target{Ref: s, Source: pushed})
 		} else {
 			targets = append(targets, scan.Target{Ref: s})
 		}

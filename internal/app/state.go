@@ -22,6 +22,9 @@ type State struct {
 	// Scans holds, per scanned image, the report files a later sign stage
 	// can attest.
 	Scans []ScannedImage
+	// Source is the local source push read, still open: scan reads the
+	// pushed image from it instead of pulling it back (same digests).
+	Source *registry.Source
 }
 
 // ScannedImage links an image to the reports scan wrote about it.

@@ -196,6 +196,15 @@ func (s *Source) Close() error {
 	return nil
 }
 
+// WithRoot is the source narrowed to root (a subset of its index, as push
+// selects platforms). It shares the source's open files: closing either
+// closes them.
+func (s *Source) WithRoot(root Artifact) *Source {
+	c := *s
+	c.Root = root
+	return &c
+}
+
 // Open parses spec and opens it.
 func (s Sources) Open(ctx context.Context, spec string) (*Source, error) {
 	parsed, err := s.Parse(spec)

@@ -27,8 +27,9 @@ type Target struct {
 	// directory, an OCI archive (tar of a layout) or a docker-save tarball,
 	// an absolute path optionally with its kind's prefix.
 	Path string
-	// Source is a source already opened (push's, in a chain): its layers
-	// are read from where push read them. The caller closes it.
+	// Source is a source already opened: its layers are read from where
+	// push read them. With Ref, it holds Ref's image (push's source in a
+	// chain), which is then named by Ref. The caller closes it.
 	Source *registry.Source
 }
 
@@ -76,15 +77,11 @@ func resolve(ctx context.Context, t Target, n normalized) (*resolvedImage, error
 	if err != nil {
 		return nil, err
 	}
-	set := 0
-	for _, ok := range []bool{t.Ref != nil, t.Path != "", t.Source != nil} {
-		if ok {
-			set++
-		}
-	}
 	switch {
-	case set > 1:
-		return nil, invalid("target sets more than one of a reference, a path and a source: use one")
+	case t.Path != "" && (t.Ref != nil || t.Source != nil):
+		return nil, invalid("target sets a path and a reference or source: use one")
+	case t.Source != nil && t.Ref != nil:
+		return resolvePushedSource(t.Ref, t.Source, filter)
 	case t.Ref != nil:
 		return resolveRemote(ctx, t.Ref, n.RemoteOptions, filter)
 	case t.Source != nil:
@@ -186,6 +183,24 @@ func resolveSource(src *registry.Source, filter []v1.Platform, cleanup func()) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// resolvePushedSource reads the image ref names from the local source it
+// was pushed from, and names it as the registry image.
+func resolvePushedSource(ref name.Reference, src *registry.Source, filter []v1.Platform) (*resolvedImage, error) {
+	ri, err := resolveSource(src, filter, func() {})
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := ref.(name.Digest); ok && d.DigestStr() != ri.digest {
+		return nil, &Error{Kind: ErrScanFailed, Msg: fmt.Sprintf("%s was pushed from a source whose digest is %s: scan it from the registry", ref, ri.digest)}
+	}
+	ri.reference = ref.Context().Digest(ri.digest).String()
+	ri.repository = ref.Context().Name()
+	if tag, ok := ref.(name.Tag); ok {
+		ri.tag = tag.TagStr()
+	}
+	return ri, nil
 }
 
 // sourceName is how reports name a local source: its path.

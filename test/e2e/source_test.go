@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/test/faultproxy"
 	"github.com/registry-actions/registry/test/harness"
 )
 
@@ -129,5 +132,38 @@ func TestPushRefusesMalformedRepositoriesBeforeAnyRequest(t *testing.T) {
 	}
 	if n := reg.Counter.Requests("GET base") + reg.Counter.Requests("HEAD manifests"); n != 0 {
 		t.Fatalf("%d requests reached the registry", n)
+	}
+}
+
+// In a chain, scan reads the image push just wrote from the local source
+// it was pushed from (same digests) instead of pulling its layers back, and
+// reports it under the pushed repository@digest.
+func TestPushScanChainReadsTheLocalSource(t *testing.T) {
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	proxy := faultproxy.Start(t, reg.URL, nil)
+	ws := t.TempDir()
+	if err := vulndb.WriteSampleLayout(filepath.Join(ws, "image")); err != nil {
+		t.Fatal(err)
+	}
+	if err := vulndb.SeedCache(filepath.Join(ws, ".cache", "trivy"), vulndb.MetadataAt(time.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := vulndb.Index()
+	digest, _ := idx.Digest()
+	res := harness.Run(t, harness.Step{Dir: ws, Inputs: map[string]string{
+		"stage": "push,scan", "source": "./image", "images": proxy.Host + "/chain/app", "tags": "v1",
+		"skip-db-update": "true", "fail-on": "none", "formats": "json",
+	}})
+	if res.Code != 0 {
+		t.Fatalf("exit %d\n%s", res.Code, res.Log())
+	}
+	if res.Outputs["critical"] != "2" || res.Outputs["digest"] != digest.String() {
+		t.Fatalf("outputs %v", res.Outputs)
+	}
+	if n := proxy.Count("GET blobs"); n != 0 {
+		t.Fatalf("scan pulled %d blobs back from the registry push just wrote", n)
+	}
+	if image := proxy.Host + "/chain/app@" + digest.String(); !strings.Contains(res.Summary, "### "+image) {
+		t.Errorf("the scan is not reported under the pushed image %s:\n%s", image, res.Summary)
 	}
 }

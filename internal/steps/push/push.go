@@ -45,6 +45,10 @@ type Options struct {
 	Log             report.Logger
 	// ProgressEvery is how often upload progress is logged (default 5s).
 	ProgressEvery time.Duration
+	// KeepSource leaves a local source (not a build's) open in the result,
+	// so a later stage of the chain reads what was pushed instead of
+	// pulling it back; the caller closes Result.Opened.
+	KeepSource bool
 }
 
 // ECROptions are the ecr-* inputs.
@@ -79,7 +83,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	kept := false
+	defer func() {
+		if !kept {
+			release()
+		}
+	}()
 	if src.Note != "" {
 		res.Notes = append(res.Notes, src.Note)
 	}
@@ -139,6 +148,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if err != nil {
 		return res, fmt.Errorf("push: %w", err)
+	}
+	if opts.KeepSource && src.Local() && opts.Build == nil {
+		res.Opened, kept = src.WithRoot(root), true
 	}
 	if len(opts.Tags) == 0 {
 		opts.Log.Warnf("no tags given: the image was pushed by digest only (%s)", digest)

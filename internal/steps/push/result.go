@@ -29,6 +29,9 @@ type Result struct {
 	Notes    []string      `json:"notes,omitempty"`
 	Duration time.Duration `json:"-"`
 	Seconds  float64       `json:"durationSeconds"`
+	// Opened is the source as pushed, still open, when Options.KeepSource
+	// was set and the source is local: its digests are the pushed ones.
+	Opened *registry.Source `json:"-"`
 }
 
 // Target is the metadata of one target repository.

@@ -40,6 +40,9 @@ const (
 type Target struct {
 	Ref  string
 	Path string
+	// Source, with Ref, is where Ref's image can be read locally: the
+	// source push just wrote it from, in a chain.
+	Source *registry.Source
 }
 
 func (t Target) String() string {
@@ -242,7 +245,7 @@ func trivyTargets(opts Options) ([]scanner.Target, error) {
 			}
 			seen[d.DigestStr()] = true
 		}
-		out = append(out, scanner.RemoteTarget(ref))
+		out = append(out, scanner.Target{Ref: ref, Source: t.Source})
 	}
 	return out, nil
 }
