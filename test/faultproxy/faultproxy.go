@@ -12,15 +12,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/registry-actions/registry/test/harness"
 )
 
 // Rule is one misbehaviour. The first rule whose Match accepts a request
@@ -77,7 +79,7 @@ func Start(t testing.TB, upstream string, transport http.RoundTripper) *Proxy {
 	if transport != nil {
 		rp.Transport = transport
 	}
-	rp.ErrorLog = nil
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	rp.ModifyResponse = p.rewrite
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		// The upstream broke the exchange (e.g. a cut upload): do the same.
@@ -116,9 +118,9 @@ func (p *Proxy) Hits(r *Rule) int {
 	return r.hits
 }
 
-// Count returns how many requests "METHOD kind" passed the proxy, where
-// kind is blobs, uploads, manifests or base; "PUT uploads" counts blob
-// uploads committed (or attempted).
+// Count returns how many requests "METHOD kind" passed the proxy, kind as
+// harness.PathKind names it: "PUT uploads" counts blob uploads committed
+// (or attempted), "GET blobs" blobs downloaded.
 func (p *Proxy) Count(key string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -164,7 +166,7 @@ func (p *Proxy) Up() {
 }
 
 func (p *Proxy) serveOn(ln net.Listener) {
-	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	p.mu.Lock()
 	p.srv = srv
 	p.mu.Unlock()
@@ -173,7 +175,7 @@ func (p *Proxy) serveOn(ln net.Listener) {
 
 func (p *Proxy) serve(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	p.counts[r.Method+" "+kind(r.URL.Path)]++
+	p.counts[r.Method+" "+harness.PathKind(r.URL.Path)]++
 	var fire *Rule
 	for _, rule := range p.rules {
 		if (rule.Times == 0 || rule.hits < rule.Times) && (rule.Match == nil || rule.Match(r)) {
@@ -261,20 +263,6 @@ func abort(w http.ResponseWriter) {
 		}
 	}
 	panic(http.ErrAbortHandler)
-}
-
-func kind(p string) string {
-	switch {
-	case p == "/v2/" || p == "/v2":
-		return "base"
-	case strings.Contains(p, "/blobs/uploads"):
-		return "uploads"
-	case strings.Contains(p, "/blobs/"):
-		return "blobs"
-	case strings.Contains(p, "/manifests/"):
-		return "manifests"
-	}
-	return "other"
 }
 
 type rewriteKey struct{}
