@@ -373,7 +373,7 @@ func TestSourceErrors(t *testing.T) {
 	for spec, want := range cases {
 		_, err := open(ctx, c, spec)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("OpenSource(%q) = %v, want one line containing %q", spec, err, want)
+			t.Errorf("Open(%q) = %v, want one line containing %q", spec, err, want)
 		}
 	}
 }
