@@ -34,20 +34,20 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	}
 	var targets []scan.Target
 	sources := registry.Sources{Dir: r.IO.Dir}
-	pushed := r.State.Source
-	if pushed != nil {
-		defer pushed.Close()
-		r.State.Source = nil
+	local, closeLocal, haveLocal := r.pushedLocally()
+	if haveLocal {
+		defer closeLocal()
 	}
 	for _, s := range images {
 		// The source resolver tells files from references; what it cannot
 		// read as a file is a reference, which scan checks itself.
-		if spec, err := sources.Parse(s); err == nil && spec.Local() {
+		spec, err := sources.Parse(s)
+		switch {
+		case err == nil && spec.Local():
 			targets = append(targets, scan.Target{Path: spec.String()})
-		} else if pushed != nil && slices.Contains(r.State.Pushed, s) {
-			// Just pushed from a local source: read it there.
-			targets = append(targets, scan.Target{Ref: s, Source: pushed})
-		} else {
+		case haveLocal && slices.Contains(r.State.Pushed, s):
+			targets = append(targets, scan.Target{Ref: s, Local: local})
+		default:
 			targets = append(targets, scan.Target{Ref: s})
 		}
 	}
@@ -120,7 +120,7 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		return nil, err
 	}
 	for _, rep := range res.Reports() {
-		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
+		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, Platform: rep.Platform, Digest: rep.Digest, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
 	}
 	return res, err
 }

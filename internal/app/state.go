@@ -11,6 +11,7 @@ import (
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/steps/sign"
 )
 
 // State is what earlier stages of a chain hand to later ones.
@@ -25,11 +26,15 @@ type State struct {
 	// Source is the local source push read, still open: scan reads the
 	// pushed image from it instead of pulling it back (same digests).
 	Source *registry.Source
+	// SignKey is the signing key, loading since the chain started.
+	SignKey *sign.KeyLoad
 }
 
 // ScannedImage links an image to the reports scan wrote about it.
 type ScannedImage struct {
 	Image     string // repository@digest
+	Platform  string
+	Digest    string // the platform manifest's digest
 	TrivyJSON string
 	SBOM      string
 }

@@ -27,11 +27,21 @@ type Target struct {
 	// directory, an OCI archive (tar of a layout) or a docker-save tarball,
 	// an absolute path optionally with its kind's prefix.
 	Path string
-	// Source is a source already opened: its layers are read from where
-	// push read them. With Ref, it holds Ref's image (push's source in a
-	// chain), which is then named by Ref. The caller closes it.
-	Source *registry.Source
+	// Local, with a digest Ref, is the image or index Ref names already at
+	// hand with its layers compressed — the OCI layout or archive a chain
+	// has just pushed as Ref: it is read from there instead of being pulled
+	// back from the registry, and reported as Ref.
+	Local Artifact
 }
+
+// Artifact is a v1.Image or a v1.ImageIndex.
+type Artifact interface {
+	Digest() (v1.Hash, error)
+	MediaType() (types.MediaType, error)
+}
+
+// LocalTarget scans local, a copy of the image ref names.
+func LocalTarget(ref name.Digest, local Artifact) Target { return Target{Ref: ref, Local: local} }
 
 // RemoteTarget scans an image in a registry.
 func RemoteTarget(ref name.Reference) Target { return Target{Ref: ref} }
@@ -39,15 +49,9 @@ func RemoteTarget(ref name.Reference) Target { return Target{Ref: ref} }
 // PathTarget scans an OCI layout directory, OCI archive or docker-save tarball.
 func PathTarget(p string) Target { return Target{Path: p} }
 
-// SourceTarget scans an opened local source.
-func SourceTarget(src *registry.Source) Target { return Target{Source: src} }
-
 func (t Target) String() string {
-	switch {
-	case t.Ref != nil:
+	if t.Ref != nil {
 		return t.Ref.String()
-	case t.Source != nil:
-		return sourceName(t.Source)
 	}
 	return t.Path
 }
@@ -78,14 +82,12 @@ func resolve(ctx context.Context, t Target, n normalized) (*resolvedImage, error
 		return nil, err
 	}
 	switch {
-	case t.Path != "" && (t.Ref != nil || t.Source != nil):
-		return nil, invalid("target sets a path and a reference or source: use one")
-	case t.Source != nil && t.Ref != nil:
-		return resolvePushedSource(t.Ref, t.Source, filter)
+	case t.Ref != nil && t.Local != nil:
+		return resolveLocal(t.Ref, t.Local, filter)
+	case t.Ref != nil && t.Path != "":
+		return nil, invalid("target sets both a reference and a path: use one")
 	case t.Ref != nil:
 		return resolveRemote(ctx, t.Ref, n.RemoteOptions, filter)
-	case t.Source != nil:
-		return resolveSource(t.Source, filter, func() {})
 	case t.Path != "":
 		return resolvePath(ctx, t.Path, filter)
 	}
@@ -137,6 +139,40 @@ func resolveRemote(ctx context.Context, ref name.Reference, opts []remote.Option
 	return out, nil
 }
 
+// resolveLocal reads a copy of ref's image that is at hand, after checking
+// it is the very manifest ref names.
+func resolveLocal(ref name.Reference, local Artifact, filter []v1.Platform) (*resolvedImage, error) {
+	d, err := local.Digest()
+	if err != nil {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("local copy of %s: %v", ref, err), Err: err}
+	}
+	if rd, ok := ref.(name.Digest); !ok || rd.DigestStr() != d.String() {
+		return nil, invalid("the local copy of %s has digest %s: scan the reference itself", ref, d)
+	}
+	out := &resolvedImage{
+		reference:  ref.String(),
+		repository: ref.Context().Name(),
+		digest:     d.String(),
+		cleanup:    func() {},
+		fastGunzip: true,
+	}
+	switch a := local.(type) {
+	case v1.ImageIndex:
+		if out.platforms, err = indexPlatforms(a, filter, ref.String()); err != nil {
+			return nil, err
+		}
+	case v1.Image:
+		p, err := singlePlatform(a, d.String(), filter, ref.String())
+		if err != nil {
+			return nil, err
+		}
+		out.platforms = []platformImage{p}
+	default:
+		return nil, invalid("the local copy of %s is neither an image nor an index", ref)
+	}
+	return out, nil
+}
+
 // resolvePath opens a local source through the one source resolver, which
 // checks every manifest and config it reads and every layer as Trivy
 // streams it: no extraction, no copy.
@@ -183,24 +219,6 @@ func resolveSource(src *registry.Source, filter []v1.Platform, cleanup func()) (
 		return nil, err
 	}
 	return out, nil
-}
-
-// resolvePushedSource reads the image ref names from the local source it
-// was pushed from, and names it as the registry image.
-func resolvePushedSource(ref name.Reference, src *registry.Source, filter []v1.Platform) (*resolvedImage, error) {
-	ri, err := resolveSource(src, filter, func() {})
-	if err != nil {
-		return nil, err
-	}
-	if d, ok := ref.(name.Digest); ok && d.DigestStr() != ri.digest {
-		return nil, &Error{Kind: ErrScanFailed, Msg: fmt.Sprintf("%s was pushed from a source whose digest is %s: scan it from the registry", ref, ri.digest)}
-	}
-	ri.reference = ref.Context().Digest(ri.digest).String()
-	ri.repository = ref.Context().Name()
-	if tag, ok := ref.(name.Tag); ok {
-		ri.tag = tag.TagStr()
-	}
-	return ri, nil
 }
 
 // sourceName is how reports name a local source: its path.

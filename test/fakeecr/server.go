@@ -118,6 +118,8 @@ type Server struct {
 	retrying       bool // the request being handled is a retried attempt
 	bodies         map[string][][]byte
 	faults         map[string][]*pendingFault
+	hooks          []hook
+	hookCalls      map[string]int
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
@@ -133,6 +135,7 @@ func Start(t testing.TB) *Server {
 		calls:      map[string]int{},
 		bodies:     map[string][][]byte{},
 		faults:     map[string][]*pendingFault{},
+		hookCalls:  map[string]int{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	t.Cleanup(s.srv.Close)
@@ -443,9 +446,14 @@ var handlers = map[string]handler{
 	OpStartLifecyclePolicyPreview: (*Server).startLifecyclePolicyPreview,
 	OpGetLifecyclePolicyPreview:   (*Server).getLifecyclePolicyPreview,
 	OpDescribeImageScanFindings:   (*Server).describeImageScanFindings,
+	OpGetDownloadURLForLayer:      (*Server).getDownloadURLForLayer,
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/blobs/") {
+		s.serveBlob(w, r)
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "SerializationException", msg: "cannot read body"})
@@ -458,6 +466,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h, known := handlers[op]
+	s.runHooks(op, r)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

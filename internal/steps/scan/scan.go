@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/failure"
+	"github.com/registry-actions/registry/internal/outdir"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
@@ -40,9 +40,10 @@ const (
 type Target struct {
 	Ref  string
 	Path string
-	// Source, with Ref, is where Ref's image can be read locally: the
-	// source push just wrote it from, in a chain.
-	Source *registry.Source
+	// Local, with Ref (repository@digest), is Ref's image already at hand:
+	// the OCI layout or archive a chain just pushed as Ref. It is scanned
+	// from there, not pulled back, and reported as Ref.
+	Local scanner.Artifact
 }
 
 func (t Target) String() string {
@@ -238,14 +239,20 @@ func trivyTargets(opts Options) ([]scanner.Target, error) {
 		}
 		// The same digest in several repositories (push wrote one image to
 		// several registries) is scanned once.
-		if d, ok := ref.(name.Digest); ok {
+		d, isDigest := ref.(name.Digest)
+		if isDigest {
 			if seen[d.DigestStr()] {
 				opts.Log.Infof("%s has the digest of an image already scanned: not scanned again", ref)
 				continue
 			}
 			seen[d.DigestStr()] = true
 		}
-		out = append(out, scanner.Target{Ref: ref, Source: t.Source})
+		if t.Local != nil && isDigest {
+			opts.Log.Infof("%s: reading the layers from the source push read, not back from the registry", ref)
+			out = append(out, scanner.LocalTarget(d, t.Local))
+			continue
+		}
+		out = append(out, scanner.RemoteTarget(ref))
 	}
 	return out, nil
 }
@@ -303,9 +310,11 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
+// ensureDir claims output-dir (created, or reused when empty or marked by
+// an earlier run), as every stage writing there does.
 func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("scan: cannot create output-dir %s: %w", dir, err)
+	if err := outdir.Claim(dir); err != nil {
+		return fmt.Errorf("scan: output-dir: %w", err)
 	}
 	return nil
 }

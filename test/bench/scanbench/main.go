@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -59,11 +58,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	for _, p := range []*string{&o.registry, &o.trivy} {
-		if abs, err := filepath.Abs(*p); err == nil && strings.Contains(*p, "/") {
-			*p = abs
-		}
-	}
+	benchutil.Absolute(&o.registry, &o.trivy)
 	reg, err := localregistry.Start(ctx, localregistry.Options{})
 	if err != nil {
 		return err
@@ -120,21 +115,7 @@ func run(o options) error {
 	}
 	// Both must find the fixture's findings: a fast wrong scan is no win.
 	findings := func(want int) func(out string) error {
-		return func(out string) error {
-			files, _ := filepath.Glob(filepath.Join(out, "*.json"))
-			got := 0
-			for _, f := range files {
-				n, err := countVulns(f)
-				if err != nil {
-					return err
-				}
-				got += n
-			}
-			if got != want {
-				return fmt.Errorf("%d vulnerabilities in %v, want %d", got, files, want)
-			}
-			return nil
-		}
+		return func(out string) error { return benchutil.CheckFindings(out, want) }
 	}
 	amd64Findings := len(vulndb.ExpectedFor(vulndb.PlatformAlpine))
 	bothFindings := amd64Findings + len(vulndb.ExpectedFor(vulndb.PlatformDebian))
@@ -152,7 +133,7 @@ func run(o options) error {
 				return 0, err
 			}
 		}
-		if err := copyDir(filepath.Join(db, "db"), filepath.Join(cache, "db")); err != nil {
+		if err := benchutil.CopyDir(filepath.Join(db, "db"), filepath.Join(cache, "db")); err != nil {
 			return 0, err
 		}
 		dur, _, err := benchutil.Timed(c.cmd(cache, out))
@@ -243,46 +224,6 @@ func imageSize(idx v1.ImageIndex) (sizes, error) {
 		}
 	}
 	return s, nil
-}
-
-func countVulns(path string) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	var rep struct {
-		Results []struct {
-			Vulnerabilities []json.RawMessage
-		}
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	n := 0
-	for _, r := range rep.Results {
-		n += len(r.Vulnerabilities)
-	}
-	return n, nil
-}
-
-func copyDir(src, dst string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func slug(s string) string {
