@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -238,25 +237,4 @@ func (r *Run) environ() []string {
 		return r.IO.Environ()
 	}
 	return os.Environ()
-}
-
-// sourcePath resolves a local source path against the working directory,
-// leaving registry references alone.
-func (r *Run) sourcePath(s string) string {
-	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") {
-		return r.Path(s)
-	}
-	if _, err := os.Stat(r.Path(s)); err == nil {
-		return r.Path(s)
-	}
-	return s
-}
-
-func isPrefixed(s string) bool {
-	for _, p := range []string{"oci:", "oci-layout:", "oci-archive:", "docker-archive:", "docker://", "registry:"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

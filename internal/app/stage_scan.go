@@ -33,14 +33,18 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		return nil, err
 	}
 	var targets []scan.Target
-	local, closeLocal, haveLocal := r.pushedLocally(ctx, r.Registry)
+	sources := registry.Sources{Dir: r.IO.Dir}
+	local, closeLocal, haveLocal := r.pushedLocally()
 	if haveLocal {
 		defer closeLocal()
 	}
 	for _, s := range images {
-		switch p, isPath := r.localImage(s); {
-		case isPath:
-			targets = append(targets, scan.Target{Path: p})
+		// The source resolver tells files from references; what it cannot
+		// read as a file is a reference, which scan checks itself.
+		spec, err := sources.Parse(s)
+		switch {
+		case err == nil && spec.Local():
+			targets = append(targets, scan.Target{Path: spec.String()})
 		case haveLocal && slices.Contains(r.State.Pushed, s):
 			targets = append(targets, scan.Target{Ref: s, Local: local})
 		default:
@@ -141,24 +145,6 @@ func (r *Run) ignoreFile() string {
 	}
 	r.Log.Infof("using the ignore file %s found in the working directory", found[0])
 	return r.Path(found[0])
-}
-
-// localImage tells an image on disk (OCI layout, OCI archive, docker-save
-// tarball) from a registry reference: a transport prefix, a path starting
-// with . or /, or an existing file or directory.
-func (r *Run) localImage(s string) (string, bool) {
-	for _, prefix := range []string{"oci-layout:", "oci-archive:", "docker-archive:", "oci:"} {
-		if rest, ok := strings.CutPrefix(s, prefix); ok {
-			return r.Path(rest), true
-		}
-	}
-	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") {
-		return r.Path(s), true
-	}
-	if _, err := os.Stat(r.Path(s)); err == nil {
-		return r.Path(s), true
-	}
-	return "", false
 }
 
 func appendMissing(list []string, item string) []string {

@@ -69,17 +69,17 @@ func AllOutputs() []Output {
 	return []Output{
 		// push
 		{Name: OutDigest, Stages: []Stage{Push}, Format: SingleLine,
-			Description: "Digest of the pushed image (the same at every target)."},
+			Description: "Digest of the pushed image (the same at every target). Written only when at least one target completed (holds the image and all its tags)."},
 		{Name: OutImageID, Stages: []Stage{Push}, Format: SingleLine,
-			Description: "Config digest of the image (of the first platform for an index)."},
+			Description: "Config digest of the image (of the first platform for an index). Written only when at least one target completed."},
 		{Name: OutImages, Stages: []Stage{Push}, Format: LineList,
-			Description: "Pushed images as repository@digest, one per line."},
+			Description: "Pushed images as repository@digest, one per line: only the targets that completed, so after a partial failure the ones that did not are absent."},
 		{Name: OutTags, Stages: []Stage{Push}, Format: LineList,
-			Description: "Full references pushed, one per line."},
+			Description: "Full references pushed, one per line, of the targets that completed."},
 		{Name: OutPlatforms, Stages: []Stage{Push}, Format: SingleLine,
-			Description: "Platforms of the pushed image, comma-separated."},
+			Description: "Platforms of the pushed image, comma-separated. Written only when at least one target completed."},
 		{Name: OutMetadata, Stages: []Stage{Push}, Format: JSONDocument,
-			Description: "JSON: per target the reference, digest, media type, platforms, size, bytes uploaded/skipped/mounted and duration."},
+			Description: "JSON: per completed target the reference, digest, media type, platforms, size, bytes uploaded/skipped/mounted and duration; targets that failed are left out, and a push that completed nowhere writes no metadata."},
 		// scan
 		{Name: OutResult, Stages: []Stage{Scan}, Format: SingleLine,
 			Description: "pass or fail, by fail-on."},
