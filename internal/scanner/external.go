@@ -23,6 +23,7 @@ type ExternalImage struct {
 	Reference  string
 	Repository string
 	Digest     string
+	Tags       []string
 	Platforms  []ExternalPlatform
 }
 
@@ -48,7 +49,7 @@ func Assemble(images []ExternalImage, severities []string) (*Result, error) {
 	}
 	res := &Result{Severities: sevs}
 	for _, ext := range images {
-		img := ImageResult{Reference: ext.Reference, Repository: ext.Repository, Digest: ext.Digest}
+		img := ImageResult{Reference: ext.Reference, Repository: ext.Repository, Digest: ext.Digest, Tags: ext.Tags}
 		var reported, hidden [][]Finding
 		for _, p := range ext.Platforms {
 			var shown, rest []Finding
@@ -73,7 +74,7 @@ func Assemble(images []ExternalImage, severities []string) (*Result, error) {
 		img.Counts, img.Fixable = countFindings(img.Findings)
 		res.Images = append(res.Images, img)
 	}
-	res.Counts, res.Fixable = countFindings(uniqueAcrossImages(res.Images, false))
+	res.recount()
 	return res, nil
 }
 

@@ -48,6 +48,9 @@ type SARIFOptions struct {
 	// Category returns the runAutomationDetails.id of an image's run. Nil
 	// means DefaultSARIFCategory. Categories that collide are made distinct.
 	Category func(ImageResult) string
+	// ConfigCategory returns the runAutomationDetails.id of a configuration
+	// scan's run. Nil means DefaultSARIFConfigCategory.
+	ConfigCategory func(ConfigResult) string
 	// Limits default to GitHubSARIFLimits field by field.
 	Limits SARIFLimits
 	// Tool names the scanner in each run; the zero value is Trivy at the
@@ -93,6 +96,12 @@ func repoPath(img ImageResult) string {
 	return base
 }
 
+// DefaultSARIFConfigCategory is "registry-scan/<ID>/": registry-scan/config/
+// for a repository's files, registry-scan/cluster/<context>/ for a cluster.
+func DefaultSARIFConfigCategory(c ConfigResult) string {
+	return "registry-scan/" + c.id() + "/"
+}
+
 // WriteSARIF writes a SARIF 2.1.0 log with one run per image, listing the
 // reported findings only (the severity option applies exactly). When GitHub's
 // limits would be exceeded it drops the least severe results first and
@@ -100,16 +109,21 @@ func repoPath(img ImageResult) string {
 // reject. More images than runs allowed is an error: split the scan.
 func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 	limits := opts.Limits.withDefaults()
-	if len(r.Images) > limits.Runs {
-		return nil, fmt.Errorf("SARIF: %d images exceed code scanning's limit of %d runs per file: scan at most %d images per step", len(r.Images), limits.Runs, limits.Runs)
+	if runs := len(r.Images) + len(r.Config); runs > limits.Runs {
+		return nil, fmt.Errorf("SARIF: %d runs (one per image and configuration scan) exceed code scanning's limit of %d runs per file: scan at most %d images per step", runs, limits.Runs, limits.Runs-len(r.Config))
 	}
-	categories := SARIFCategories(r, opts)
-	plans := make([]*runPlan, len(r.Images))
+	imageCats, configCats := sarifCategories(r, opts)
+	var plans []*runPlan
 	for i, img := range r.Images {
-		p := &runPlan{img: img, category: categories[i], kept: len(img.Findings)}
-		p.kept = min(p.kept, limits.ResultsPerRun)
-		p.kept = min(p.kept, rulesCut(img.Findings[:p.kept], limits.RulesPerRun))
-		plans[i] = p
+		plans = append(plans, &runPlan{img: img, category: imageCats[i]})
+	}
+	for i := range r.Config {
+		plans = append(plans, &runPlan{cfg: &r.Config[i], category: configCats[i]})
+	}
+	for _, p := range plans {
+		fs := p.findings()
+		p.kept = min(len(fs), limits.ResultsPerRun)
+		p.kept = min(p.kept, rulesCut(fs[:p.kept], limits.RulesPerRun))
 	}
 
 	var data []byte
@@ -140,7 +154,7 @@ func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 
 	var warnings []string
 	for _, p := range plans {
-		if p.kept < len(p.img.Findings) {
+		if p.kept < len(p.findings()) {
 			warnings = append(warnings, truncationWarning(p, limits))
 		}
 	}
@@ -156,19 +170,32 @@ func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 // registries, or one repository scanned twice) gets the registry host, then a
 // counter, appended, since two runs with one category fail the whole upload.
 func SARIFCategories(r *Result, opts SARIFOptions) []string {
+	images, _ := sarifCategories(r, opts)
+	return images
+}
+
+// SARIFConfigCategories returns the runAutomationDetails.id WriteSARIF gives
+// each configuration scan, in order; they never collide with the images'.
+func SARIFConfigCategories(r *Result, opts SARIFOptions) []string {
+	_, configs := sarifCategories(r, opts)
+	return configs
+}
+
+func sarifCategories(r *Result, opts SARIFOptions) (images, configs []string) {
 	category := opts.Category
 	if category == nil {
 		category = DefaultSARIFCategory
 	}
-	out := make([]string, len(r.Images))
+	configCategory := opts.ConfigCategory
+	if configCategory == nil {
+		configCategory = DefaultSARIFConfigCategory
+	}
 	seen := map[string]int{}
-	for i, img := range r.Images {
-		cat := category(img)
+	unique := func(cat, host string) string {
 		if !strings.HasSuffix(cat, "/") {
 			cat += "/"
 		}
-		if seen[cat] > 0 && img.Repository != "" {
-			host, _, _ := strings.Cut(img.Repository, "/")
+		if seen[cat] > 0 && host != "" {
 			cat = strings.TrimSuffix(cat, "/") + "@" + host + "/"
 		}
 		for base := cat; seen[cat] > 0; {
@@ -176,15 +203,42 @@ func SARIFCategories(r *Result, opts SARIFOptions) []string {
 			seen[base]++
 		}
 		seen[cat]++
-		out[i] = cat
+		return cat
 	}
-	return out
+	// Configuration runs first: their categories stay stable whatever
+	// images a step scans next to them.
+	for _, c := range r.Config {
+		configs = append(configs, unique(configCategory(c), ""))
+	}
+	for _, img := range r.Images {
+		host := ""
+		if img.Repository != "" {
+			host, _, _ = strings.Cut(img.Repository, "/")
+		}
+		images = append(images, unique(category(img), host))
+	}
+	return images, configs
 }
 
 type runPlan struct {
 	img      ImageResult
+	cfg      *ConfigResult // set for a configuration scan's run
 	category string
 	kept     int // findings[:kept] are written; findings are most severe first
+}
+
+func (p *runPlan) findings() []Finding {
+	if p.cfg != nil {
+		return p.cfg.Findings
+	}
+	return p.img.Findings
+}
+
+func (p *runPlan) name() string {
+	if p.cfg != nil {
+		return p.cfg.Name
+	}
+	return p.img.Reference
 }
 
 // rulesCut returns how many leading findings fit in maxRules distinct rules.
@@ -212,8 +266,8 @@ func dropLeastSevere(plans []*runPlan, n int) {
 				worst = i
 				continue
 			}
-			a := severityRank(p.img.Findings[p.kept-1].Severity)
-			b := severityRank(plans[worst].img.Findings[plans[worst].kept-1].Severity)
+			a := severityRank(p.findings()[p.kept-1].Severity)
+			b := severityRank(plans[worst].findings()[plans[worst].kept-1].Severity)
 			if a > b || a == b && p.kept > plans[worst].kept {
 				worst = i
 			}
@@ -227,7 +281,7 @@ func dropLeastSevere(plans []*runPlan, n int) {
 
 func truncationWarning(p *runPlan, limits SARIFLimits) string {
 	var dropped SeverityCounts
-	for _, f := range p.img.Findings[p.kept:] {
+	for _, f := range p.findings()[p.kept:] {
 		dropped.add(f.Severity)
 	}
 	var parts []string
@@ -237,7 +291,7 @@ func truncationWarning(p *runPlan, limits SARIFLimits) string {
 		}
 	}
 	return fmt.Sprintf("SARIF for %s truncated to %d of %d results (dropped %s) to stay within code scanning limits (%d results, %d rules per run, %d MB compressed); the JSON report and summary list everything",
-		p.img.Reference, p.kept, len(p.img.Findings), strings.Join(parts, ", "),
+		p.name(), p.kept, len(p.findings()), strings.Join(parts, ", "),
 		limits.ResultsPerRun, limits.RulesPerRun, limits.CompressedBytes>>20)
 }
 
@@ -259,6 +313,10 @@ func renderSARIF(plans []*runPlan, tool SARIFTool) ([]byte, error) {
 		return nil, err
 	}
 	for _, p := range plans {
+		if p.cfg != nil {
+			log.AddRun(renderConfigRun(p, tool))
+			continue
+		}
 		log.AddRun(renderRun(p, tool))
 	}
 	data, err := json.MarshalIndent(log, "", "  ")

@@ -118,6 +118,7 @@ type Server struct {
 	retrying       bool // the request being handled is a retried attempt
 	bodies         map[string][][]byte
 	faults         map[string][]*pendingFault
+	inspector      []InspectorFinding
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
@@ -446,6 +447,9 @@ var handlers = map[string]handler{
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.routeInspector(w, r) {
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "SerializationException", msg: "cannot read body"})
@@ -518,7 +522,10 @@ func (s *Server) takeFault(op string) *Fault {
 // checkSignature verifies the form of the SigV4 Authorization header:
 // algorithm, credential scope (service "ecr", the server's region) and,
 // when required, the access key ID. It does not recompute the signature.
-func (s *Server) checkSignature(r *http.Request) *apiError {
+func (s *Server) checkSignature(r *http.Request) *apiError { return s.checkSignatureFor(r, "ecr") }
+
+// checkSignatureFor is checkSignature for another service's scope.
+func (s *Server) checkSignatureFor(r *http.Request, service string) *apiError {
 	if s.acceptUnsigned {
 		return nil
 	}
@@ -539,8 +546,8 @@ func (s *Server) checkSignature(r *http.Request) *apiError {
 	if len(scope) != 5 || scope[4] != "aws4_request" || fields["SignedHeaders"] == "" || len(fields["Signature"]) != 64 {
 		return clientError("IncompleteSignatureException", "Authorization header is not a complete SigV4 signature")
 	}
-	if scope[3] != "ecr" {
-		return clientError("InvalidSignatureException", "Credential should be scoped to correct service: 'ecr'.")
+	if scope[3] != service {
+		return clientError("InvalidSignatureException", "Credential should be scoped to correct service: '%s'.", service)
 	}
 	if scope[2] != s.region {
 		return clientError("InvalidSignatureException", "Credential should be scoped to a valid region, not '%s'.", scope[2])
