@@ -395,7 +395,7 @@ func configFiles(rep types.Report, findings []Finding) []ConfigFile {
 			index[f.PkgPath] = i
 			files = append(files, ConfigFile{Path: f.PkgPath, Type: f.PkgType})
 		}
-		files[i].Counts.add(f.Severity)
+		files[i].Counts.Add(f.Severity)
 	}
 	return files
 }
@@ -419,4 +419,13 @@ func parseBundleRepos(opts ConfigOptions) ([]name.Reference, error) {
 		refs = append(refs, ref)
 	}
 	return refs, nil
+}
+
+// EmptyConfigResult is a configuration scan of nothing (a cluster without
+// workloads), reporting severities.
+func EmptyConfigResult(severities []string) (*ConfigResult, error) {
+	if _, err := ParseSeverities(severities); err != nil {
+		return nil, err
+	}
+	return &ConfigResult{ID: "config", Name: "configuration", Checks: ChecksInfo{Source: ChecksEmbedded, Version: moduleVersion(checksModule)}}, nil
 }

@@ -102,6 +102,9 @@ type Finding struct {
 	References []string `json:"references,omitempty"`
 	Resource   string   `json:"resource,omitempty"`
 	Platforms  []string `json:"platforms,omitempty"`
+	// Images lists the images a finding affects when one report covers
+	// several (a repository's SARIF run).
+	Images []string `json:"images,omitempty"`
 	// Description is long and already in Trivy's JSON; SARIF help uses it.
 	Description string `json:"-"`
 }
@@ -139,7 +142,8 @@ func (c SeverityCounts) Get(severity string) int {
 	}
 }
 
-func (c *SeverityCounts) add(severity string) {
+// Add counts one finding of a severity (anything unrated as UNKNOWN).
+func (c *SeverityCounts) Add(severity string) {
 	switch severity {
 	case "CRITICAL":
 		c.Critical++
@@ -161,7 +165,7 @@ func countFindings(fs []Finding) (SeverityCounts, int) {
 	var c SeverityCounts
 	fixable := 0
 	for _, f := range fs {
-		c.add(f.Severity)
+		c.Add(f.Severity)
 		if f.Fixable() {
 			fixable++
 		}
@@ -239,10 +243,16 @@ func mergeFindings(perPlatform ...[]Finding) []Finding {
 						out[i].Platforms = append(out[i].Platforms, p)
 					}
 				}
+				for _, img := range f.Images {
+					if !slices.Contains(out[i].Images, img) {
+						out[i].Images = append(out[i].Images, img)
+					}
+				}
 				continue
 			}
 			byKey[f.key()] = len(out)
 			f.Platforms = slices.Clone(f.Platforms)
+			f.Images = slices.Clone(f.Images)
 			out = append(out, f)
 		}
 	}
@@ -301,4 +311,41 @@ func uniqueAcrossImages(images []ImageResult, hidden bool) []Finding {
 		}
 	}
 	return mergeFindings(lists...)
+}
+
+// NewResult is an empty result reporting severities (every one when
+// empty), for scans that add configuration or cluster findings to it.
+func NewResult(severities []string) (*Result, error) {
+	sevs, err := ParseSeverities(severities)
+	if err != nil {
+		return nil, err
+	}
+	if len(sevs) == 0 {
+		sevs = slices.Clone(SeverityNames)
+	}
+	return &Result{Severities: sevs, TrivyVersion: trivyVersion()}, nil
+}
+
+// AddImages adds another scan's images (a cluster's), leaving out digests
+// this result already holds, with its warnings and, when this result has
+// none, its DB.
+func (r *Result) AddImages(o *Result) {
+	for _, img := range o.Images {
+		if !slices.ContainsFunc(r.Images, func(have ImageResult) bool { return have.Digest == img.Digest }) {
+			r.Images = append(r.Images, img)
+		}
+	}
+	r.Warnings = append(r.Warnings, o.Warnings...)
+	if r.DB.UpdatedAt.IsZero() && r.DB.Server == "" {
+		r.DB = o.DB
+	}
+	r.Duration += o.Duration
+	r.recount()
+}
+
+// CountUnique counts findings by severity, each vulnerability × package
+// once however many lists (a workload's images) hold it.
+func CountUnique(lists ...[]Finding) SeverityCounts {
+	c, _ := countFindings(mergeFindings(lists...))
+	return c
 }

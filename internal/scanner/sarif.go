@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -110,7 +111,11 @@ func DefaultSARIFConfigCategory(c ConfigResult) string {
 func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 	limits := opts.Limits.withDefaults()
 	if runs := len(r.Images) + len(r.Config); runs > limits.Runs {
-		return nil, fmt.Errorf("SARIF: %d runs (one per image and configuration scan) exceed code scanning's limit of %d runs per file: scan at most %d images per step", runs, limits.Runs, limits.Runs-len(r.Config))
+		what := fmt.Sprintf("%d images", len(r.Images))
+		if len(r.Config) > 0 {
+			what = fmt.Sprintf("%d images and %d configuration scans", len(r.Images), len(r.Config))
+		}
+		return nil, fmt.Errorf("SARIF: %s exceed code scanning's limit of %d runs per file: scan at most %d images per step", what, limits.Runs, max(0, limits.Runs-len(r.Config)))
 	}
 	imageCats, configCats := sarifCategories(r, opts)
 	var plans []*runPlan
@@ -282,7 +287,7 @@ func dropLeastSevere(plans []*runPlan, n int) {
 func truncationWarning(p *runPlan, limits SARIFLimits) string {
 	var dropped SeverityCounts
 	for _, f := range p.findings()[p.kept:] {
-		dropped.add(f.Severity)
+		dropped.Add(f.Severity)
 	}
 	var parts []string
 	for _, s := range SeverityNames {
@@ -336,11 +341,16 @@ func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
 	run.ColumnKind = "utf16CodeUnits"
 	var platforms []string
 	for _, pl := range p.img.Platforms {
-		platforms = append(platforms, pl.Platform)
+		if !slices.Contains(platforms, pl.Platform) {
+			platforms = append(platforms, pl.Platform)
+		}
 	}
-	props := sarif.Properties{"imageName": p.img.Reference, "digest": p.img.Digest, "platforms": platforms}
-	if p.img.Repository != "" {
-		props["repoDigests"] = []string{p.img.Repository + "@" + p.img.Digest}
+	props := sarif.Properties{"imageName": p.img.Reference, "platforms": platforms}
+	if p.img.Digest != "" {
+		props["digest"] = p.img.Digest
+		if p.img.Repository != "" {
+			props["repoDigests"] = []string{p.img.Repository + "@" + p.img.Digest}
+		}
 	}
 	run.Properties = props
 
@@ -435,6 +445,9 @@ func result(f Finding, ruleIndex int, img ImageResult) *sarif.Result {
 			msg += fmt.Sprintf("\nLink: [%s](%s)", f.ID, f.PrimaryURL)
 		}
 	}
+	if len(f.Images) > 0 {
+		msg += "\nImages: " + strings.Join(f.Images, ", ")
+	}
 	locMsg := fmt.Sprintf("%s: %s@%s", loc, f.PkgName, f.InstalledVersion)
 	if f.Kind == KindSecret {
 		locMsg = loc
@@ -449,6 +462,9 @@ func result(f Finding, ruleIndex int, img ImageResult) *sarif.Result {
 		WithMessage(sarif.NewTextMessage(msg)).
 		WithLocations([]*sarif.Location{sarif.NewLocation().WithMessage(sarif.NewTextMessage(locMsg)).WithPhysicalLocation(phys)})
 	props := sarif.Properties{"platforms": f.Platforms}
+	if len(f.Images) > 0 {
+		props["images"] = f.Images
+	}
 	if f.PkgName != "" {
 		props["package"] = f.PkgName
 		props["installedVersion"] = f.InstalledVersion

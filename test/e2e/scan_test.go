@@ -401,7 +401,7 @@ func TestScanErrorsAreOneLineWithTheirExitCode(t *testing.T) {
 		{"corrupt layer", seeded, scanInputs(corrupt), 1, "scan: layer " + junkID.String() + " of " + corrupt +
 			" (linux/amd64) cannot be analysed (failed to extract the archive: archive/tar: invalid tar header): the image is corrupt; rebuild and push it"},
 		{"bad ignore file", seeded, scanInputs(ref, "ignore-file", "missing.trivyignore"), 2, "scan: ignore file …"},
-		{"unknown scanner", seeded, scanInputs(ref, "scanner", "grype"), 2, `scan: scanner "grype" is not supported: use trivy or ecr`},
+		{"unknown scanner", seeded, scanInputs(ref, "scanner", "grype"), 2, `scan: scanner "grype" is not supported: use trivy, ecr or inspector`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
