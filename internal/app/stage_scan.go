@@ -112,7 +112,7 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 			SkipDirs:                 v.List("skip-dirs"),
 			ChecksBundleRepositories: v.List("checks-bundle-repository"),
 		},
-		Cluster: cluster,
+		Cluster:  cluster,
 		Registry: r.Registry,
 		Log:      r.Log,
 	}
