@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/aquasecurity/trivy/pkg/vulnerability"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
 )
 
 // KindMisconfiguration is a failed configuration check in one file.
@@ -227,42 +229,70 @@ func ScanConfig(ctx context.Context, targets []ConfigTarget, opts ConfigOptions)
 
 func (c ConfigResult) id() string { return cmp.Or(strings.Trim(c.ID, "/"), "config") }
 
-// scanConfigTarget scans one path as its own filesystem artifact, the way
-// `trivy config <path>` does, and names the files it reports.
+// scanConfigTarget scans one path the way `trivy config <path>` does, and
+// names the files it reports. Trivy runs its configuration analyzers (one
+// per file type) one after another over one artifact; here each type gets
+// its own artifact over the same path and the types are scanned in
+// parallel, up to one per CPU. The types are independent — each analyzer
+// reads only its own files — so the findings are the same; the Rego checks
+// are compiled once and shared, which OPA's evaluation allows.
 func scanConfigTarget(ctx context.Context, t ConfigTarget, opts ConfigOptions, mopts misconf.ScannerOption) ([]types.Result, error) {
-	root := t.Path
 	skipFiles := skipPatterns(opts.SkipFiles, opts.Root)
 	skipDirs := skipPatterns(opts.SkipDirs, opts.Root)
 	mopts.SkipFiles, mopts.SkipDirs = skipFiles, skipDirs
-	artOpt := fanalartifact.Option{
-		DisabledAnalyzers:    configOnlyAnalyzers(),
-		Parallel:             5,
-		NoProgress:           true,
-		Offline:              true,
-		MisconfScannerOption: mopts,
-		WalkerOption:         walker.Option{SkipFiles: skipFiles, SkipDirs: skipDirs},
+
+	kinds := analyzer.TypeConfigFiles
+	scans := make([]scan.Service, len(kinds))
+	// Building artifacts initialises Trivy's process-wide analyzers: one
+	// at a time, before any scan starts.
+	for i, kind := range kinds {
+		disabled := configOnlyAnalyzers()
+		for _, other := range kinds {
+			if other != kind {
+				disabled = append(disabled, other)
+			}
+		}
+		artOpt := fanalartifact.Option{
+			DisabledAnalyzers:    disabled,
+			Parallel:             5,
+			NoProgress:           true,
+			Offline:              true,
+			MisconfScannerOption: mopts,
+			WalkerOption:         walker.Option{SkipFiles: skipFiles, SkipDirs: skipDirs},
+		}
+		// Analysed files are kept for this call only, as `trivy config` does.
+		c := cache.NewMemoryCache()
+		art, err := local.NewArtifact(t.Path, c, walker.NewFS(), artOpt)
+		if err != nil {
+			return nil, &Error{Kind: ErrScanFailed, Err: err, Msg: fmt.Sprintf("configuration scan of %s cannot start: %v", cmp.Or(t.Name, t.Path), err)}
+		}
+		scans[i] = scan.NewService(tlocal.NewService(applier.NewApplier(c), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(trivydb.Config{})), art)
 	}
-	// Analysed files are kept for this call only, as `trivy config` does.
-	c := cache.NewMemoryCache()
-	art, err := local.NewArtifact(root, c, walker.NewFS(), artOpt)
-	if err != nil {
-		return nil, &Error{Kind: ErrScanFailed, Err: err, Msg: fmt.Sprintf("configuration scan of %s cannot start: %v", cmp.Or(t.Name, t.Path), err)}
+	reports := make([]types.Report, len(kinds))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, runtime.GOMAXPROCS(0)))
+	for i := range scans {
+		g.Go(func() error {
+			var err error
+			reports[i], err = scans[i].ScanArtifact(gctx, types.ScanOptions{Scanners: types.Scanners{types.MisconfigScanner}})
+			return err
+		})
 	}
-	svc := scan.NewService(tlocal.NewService(applier.NewApplier(c), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(trivydb.Config{})), art)
-	rep, err := svc.ScanArtifact(ctx, types.ScanOptions{Scanners: types.Scanners{types.MisconfigScanner}})
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		if ctx.Err() != nil {
 			return nil, timeoutError(ctx, err)
 		}
 		return nil, &Error{Kind: ErrScanFailed, Err: err, Msg: fmt.Sprintf("configuration scan of %s failed: %v", cmp.Or(t.Name, t.Path), err)}
 	}
 	var out []types.Result
-	for _, r := range rep.Results {
-		if r.Class != types.ClassConfig {
-			continue
+	for _, rep := range reports {
+		for _, r := range rep.Results {
+			if r.Class != types.ClassConfig {
+				continue
+			}
+			r.Target = t.fileName(r.Target)
+			out = append(out, r)
 		}
-		r.Target = t.fileName(r.Target)
-		out = append(out, r)
 	}
 	return out, nil
 }
