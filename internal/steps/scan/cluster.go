@@ -260,7 +260,7 @@ func (r *Result) clusterSummary(md *report.Markdown) {
 		md.Table(header, rows)
 	}
 	if len(c.Unscanned) > 0 {
-		md.Paragraph("⚠️ %s could not be resolved and were not scanned: %s.", plural(len(c.Unscanned), "image"), report.Escape(strings.Join(c.Unscanned, "; ")))
+		md.Paragraph("⚠️ marks workloads running an image that could not be resolved, so was not scanned (see the warnings above).")
 	}
 }
 

@@ -13,8 +13,12 @@ import (
 	"github.com/registry-actions/registry/internal/scanner"
 )
 
-// maxFileRows bounds the files table; the rest are counted.
-const maxFileRows = 50
+// maxFileRows bounds the files table of the summary, maxTextRows the CLI's;
+// the rest are counted.
+const (
+	maxFileRows = 50
+	maxTextRows = 20
+)
 
 // configSummary is one configuration scan's section: files × severities,
 // the failed checks with file:line, and its verdict.
@@ -142,17 +146,30 @@ func codeList(items []string) string {
 // configText is the CLI rendering of a configuration scan: files with
 // findings and the most severe failed checks.
 func configText(w io.Writer, c scanner.ConfigResult) {
-	fmt.Fprintf(w, "%s: %s checked with %s checks\n", c.Name, plural(len(c.Files), "file"), checksLabel(c.Checks))
+	what, column := "file", "FILE"
+	if strings.HasPrefix(c.ID, "cluster/") {
+		what, column = "workload", "WORKLOAD"
+	}
+	fmt.Fprintf(w, "%s: %s checked with %s checks\n", c.Name, plural(len(c.Files), what), checksLabel(c.Checks))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILE\tTYPE\tCRITICAL\tHIGH\tMEDIUM\tLOW\tUNKNOWN")
+	fmt.Fprintf(tw, "%s\tTYPE\tCRITICAL\tHIGH\tMEDIUM\tLOW\tUNKNOWN\n", column)
+	shown, more := 0, 0
 	for _, f := range c.Files {
 		if f.Counts.Total() == 0 {
 			continue
 		}
+		if shown == maxTextRows {
+			more++
+			continue
+		}
+		shown++
 		k := f.Counts
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", f.Path, f.Type, k.Critical, k.High, k.Medium, k.Low, k.Unknown)
 	}
 	tw.Flush()
+	if more > 0 {
+		fmt.Fprintf(w, "  … %d more %ss with findings (see the JSON report)\n", more, what)
+	}
 	top := c.Findings[:min(len(c.Findings), 5)]
 	if len(top) == 0 {
 		return
