@@ -214,3 +214,19 @@ func imageLabel(img ImageResult) string {
 	}
 	return d
 }
+
+// ResolveDigest pins ref to the digest of its manifest or index with one
+// HEAD request (a GET when the registry answers HEAD badly), leaving the
+// platforms to Scan, which reads the manifest once. Errors are *Error.
+func ResolveDigest(ctx context.Context, ref name.Reference, opts []remote.Option) (name.Digest, error) {
+	opts = append(slices.Clone(opts), remote.WithContext(ctx))
+	desc, err := remote.Head(ref, opts...)
+	if err != nil {
+		got, gerr := remote.Get(ref, opts...)
+		if gerr != nil {
+			return name.Digest{}, imageError(ctx, ref.String(), gerr)
+		}
+		desc = &got.Descriptor
+	}
+	return ref.Context().Digest(desc.Digest.String()), nil
+}

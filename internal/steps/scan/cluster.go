@@ -88,7 +88,7 @@ func runCluster(ctx context.Context, opts Options, res *Result) error {
 				cl.Unscanned = append(cl.Unscanned, fmt.Sprintf("%s: %v", ref, err))
 				continue
 			}
-			ri, err := scanner.Resolve(ctx, parsed, remoteOptions(ctx, opts), opts.Trivy.Platforms)
+			pinned, err := scanner.ResolveDigest(ctx, parsed, remoteOptions(ctx, opts))
 			if err != nil {
 				if ctx.Err() != nil {
 					end()
@@ -97,10 +97,10 @@ func runCluster(ctx context.Context, opts Options, res *Result) error {
 				cl.Unscanned = append(cl.Unscanned, fmt.Sprintf("%s: %v", ref, err))
 				continue
 			}
-			digestOf[ref] = ri.Digest
-			if !seen[ri.Digest] {
-				seen[ri.Digest] = true
-				targets = append(targets, Target{Ref: ri.Reference})
+			digestOf[ref] = pinned.DigestStr()
+			if !seen[pinned.DigestStr()] {
+				seen[pinned.DigestStr()] = true
+				targets = append(targets, Target{Ref: pinned.String()})
 			}
 		}
 	}
