@@ -229,26 +229,37 @@ func ScanConfig(ctx context.Context, targets []ConfigTarget, opts ConfigOptions)
 
 func (c ConfigResult) id() string { return cmp.Or(strings.Trim(c.ID, "/"), "config") }
 
+// configGroups split Trivy's configuration analyzers (one per file type)
+// in two: Kubernetes-style and Dockerfile checks, and cloud templates.
+var configGroups = [][]analyzer.Type{
+	{analyzer.TypeKubernetes, analyzer.TypeHelm, analyzer.TypeDockerfile, analyzer.TypeAnsible, analyzer.TypeAzureARM},
+	{analyzer.TypeTerraform, analyzer.TypeTerraformPlanJSON, analyzer.TypeTerraformPlanSnapshot, analyzer.TypeCloudFormation, analyzer.TypeYAML, analyzer.TypeJSON},
+}
+
 // scanConfigTarget scans one path the way `trivy config <path>` does, and
-// names the files it reports. Trivy runs its configuration analyzers (one
-// per file type) one after another over one artifact; here each type gets
-// its own artifact over the same path and the types are scanned in
-// parallel, up to one per CPU. The types are independent — each analyzer
-// reads only its own files — so the findings are the same; the Rego checks
-// are compiled once and shared, which OPA's evaluation allows.
+// names the files it reports. Trivy runs its configuration analyzers one
+// after another over one artifact; with more than one CPU, the two groups
+// of analyzers get an artifact each over the same path and run at once.
+// The analyzers are independent — each reads only its own files — so the
+// findings are the same; the Rego checks are compiled once and shared,
+// which OPA's evaluation allows. (Not one artifact per file type: each
+// artifact of a checkout's root also reads its Git status.)
 func scanConfigTarget(ctx context.Context, t ConfigTarget, opts ConfigOptions, mopts misconf.ScannerOption) ([]types.Result, error) {
 	skipFiles := skipPatterns(opts.SkipFiles, opts.Root)
 	skipDirs := skipPatterns(opts.SkipDirs, opts.Root)
 	mopts.SkipFiles, mopts.SkipDirs = skipFiles, skipDirs
 
-	kinds := analyzer.TypeConfigFiles
-	scans := make([]scan.Service, len(kinds))
+	groups := configGroups
+	if runtime.GOMAXPROCS(0) < 2 {
+		groups = [][]analyzer.Type{analyzer.TypeConfigFiles}
+	}
+	scans := make([]scan.Service, len(groups))
 	// Building artifacts initialises Trivy's process-wide analyzers: one
 	// at a time, before any scan starts.
-	for i, kind := range kinds {
+	for i, group := range groups {
 		disabled := configOnlyAnalyzers()
-		for _, other := range kinds {
-			if other != kind {
+		for _, other := range analyzer.TypeConfigFiles {
+			if !slices.Contains(group, other) {
 				disabled = append(disabled, other)
 			}
 		}
@@ -268,9 +279,8 @@ func scanConfigTarget(ctx context.Context, t ConfigTarget, opts ConfigOptions, m
 		}
 		scans[i] = scan.NewService(tlocal.NewService(applier.NewApplier(c), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(trivydb.Config{})), art)
 	}
-	reports := make([]types.Report, len(kinds))
+	reports := make([]types.Report, len(groups))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(1, runtime.GOMAXPROCS(0)))
 	for i := range scans {
 		g.Go(func() error {
 			var err error

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aquasecurity/trivy/pkg/fanal/analyzer"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -377,5 +378,24 @@ func TestChecksBundleFromMirrorsWithFallback(t *testing.T) {
 	if _, ok := findingAt(bare, "DS-0029", configfixture.Dockerfile); !ok || bare.Checks.Source != ChecksEmbedded ||
 		len(bare.Warnings) != 1 || !strings.Contains(bare.Warnings[0], "using the checks embedded in this build") {
 		t.Errorf("offline without a cache: %+v %q", bare.Checks, bare.Warnings)
+	}
+}
+
+// Every configuration analyzer Trivy has is in exactly one group: a new
+// file type in a Trivy upgrade must not go unscanned.
+func TestConfigGroupsCoverEveryConfigAnalyzer(t *testing.T) {
+	seen := map[string]int{}
+	for _, g := range configGroups {
+		for _, a := range g {
+			seen[string(a)]++
+		}
+	}
+	for _, a := range analyzer.TypeConfigFiles {
+		if seen[string(a)] != 1 {
+			t.Errorf("analyzer %s is in %d groups", a, seen[string(a)])
+		}
+	}
+	if len(seen) != len(analyzer.TypeConfigFiles) {
+		t.Errorf("groups hold %d analyzers, Trivy has %d configuration analyzers", len(seen), len(analyzer.TypeConfigFiles))
 	}
 }

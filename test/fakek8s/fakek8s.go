@@ -67,11 +67,20 @@ var served = map[string][][2]string{
 // Start starts a server and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{objects: map[string][]runtime.Object{}, forbidden: map[string]bool{}, missing: map[string]bool{}, counts: map[string]int{}}
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.srv.Close)
+	s := New()
+	t.Cleanup(s.Close)
 	return s
 }
+
+// New starts a server outside a test (benchmarks); Close stops it.
+func New() *Server {
+	s := &Server{objects: map[string][]runtime.Object{}, forbidden: map[string]bool{}, missing: map[string]bool{}, counts: map[string]int{}}
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
 
 // URL is the API server's address.
 func (s *Server) URL() string { return s.srv.URL }
@@ -125,8 +134,17 @@ func (s *Server) Requests(path string) int {
 // given context name as its current context, and returns its path.
 func (s *Server) WriteKubeconfig(t testing.TB, path, context string) string {
 	t.Helper()
+	if err := os.WriteFile(path, s.Kubeconfig(context), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Kubeconfig is a kubeconfig for this server (CA, token) with the given
+// context name as its current context.
+func (s *Server) Kubeconfig(context string) []byte {
 	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
-	cfg := fmt.Sprintf(`apiVersion: v1
+	return []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: fake
@@ -143,11 +161,7 @@ contexts:
     cluster: fake
     user: ci
 current-context: %s
-`, s.srv.URL, base64.StdEncoding.EncodeToString(pemData), Token, context, context)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`, s.srv.URL, base64.StdEncoding.EncodeToString(pemData), Token, context, context))
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

@@ -145,14 +145,14 @@ func run(o options) error {
 	}
 
 	runCase := func(c *benchCase, i int) (time.Duration, error) {
-		cache := filepath.Join(work, fmt.Sprintf("cache-%d-%s", i, slug(c.name)))
-		out := filepath.Join(work, fmt.Sprintf("out-%d-%s", i, slug(c.name)))
+		cache := filepath.Join(work, fmt.Sprintf("cache-%d-%s", i, benchutil.Slug(c.name)))
+		out := filepath.Join(work, fmt.Sprintf("out-%d-%s", i, benchutil.Slug(c.name)))
 		for _, dir := range []string{cache, out} {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return 0, err
 			}
 		}
-		if err := copyDir(filepath.Join(db, "db"), filepath.Join(cache, "db")); err != nil {
+		if err := benchutil.CopyDir(filepath.Join(db, "db"), filepath.Join(cache, "db")); err != nil {
 			return 0, err
 		}
 		dur, _, err := benchutil.Timed(c.cmd(cache, out))
@@ -263,33 +263,4 @@ func countVulns(path string) (int, error) {
 		n += len(r.Vulnerabilities)
 	}
 	return n, nil
-}
-
-func copyDir(src, dst string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func slug(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(s))
 }
