@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/registry-actions/registry/internal/app"
+	"github.com/registry-actions/registry/internal/scanner"
 )
 
 func main() {
@@ -17,5 +18,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := app.Main(ctx, app.OSIO())
 	stop()
+	// Trivy keeps one temporary directory per process that its own CLI
+	// removes on exit; in a container action it would stay in /tmp.
+	_ = scanner.RemoveTempDir()
 	os.Exit(code)
 }

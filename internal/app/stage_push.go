@@ -36,19 +36,7 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 		opts.Source = r.sourcePath(v.String("source"))
 	}
 	if v.IsSet("context") {
-		opts.Build = &push.BuildOptions{
-			Context:   r.Path(v.String("context")),
-			File:      r.Path(v.String("file")),
-			Platforms: v.List("platforms"),
-			BuildArgs: v.List("build-args"),
-			Target:    v.String("target"),
-			Labels:    v.List("labels"),
-			CacheFrom: v.List("cache-from"),
-			CacheTo:   v.List("cache-to"),
-			Env:       r.environ(),
-			Stdout:    r.IO.Stderr,
-			Stderr:    r.IO.Stderr,
-		}
+		opts.Build = buildOptions(r)
 		// The build already produced only the requested platforms.
 		opts.Platforms = nil
 	} else if !v.IsSet("source") {

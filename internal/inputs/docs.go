@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // The README's tables live between these markers; `make docs` rewrites them
@@ -24,13 +26,29 @@ branding:
   color: blue
 `
 
-const actionRuns = `runs:
-  using: docker
-  image: Dockerfile
-`
+// SourceImage is the image action.yml names on branches: the runner builds
+// the Dockerfile. Release refs name the published image instead
+// (PinnedActionYAML).
+const SourceImage = "Dockerfile"
 
-// ActionYAML renders action.yml from the table.
-func ActionYAML() []byte {
+// ActionYAML renders action.yml from the table, building the Dockerfile.
+func ActionYAML() []byte { return actionYAML(SourceImage) }
+
+// PinnedActionYAML renders action.yml for a release: the same inputs and
+// outputs, run from the published image, given as
+// docker://registry/owner/name@sha256:<digest>.
+func PinnedActionYAML(image string) ([]byte, error) {
+	ref, ok := strings.CutPrefix(image, "docker://")
+	repo, _, _ := strings.Cut(ref, "@")
+	_, err := name.NewDigest(ref, name.StrictValidation)
+	tagged := strings.Contains(repo[strings.LastIndex(repo, "/")+1:], ":")
+	if !ok || err != nil || tagged || !strings.Contains(ref, "@sha256:") {
+		return nil, fmt.Errorf("image %q is not docker://registry/repository@sha256:<digest>: pin the published image by digest, without a tag", image)
+	}
+	return actionYAML(image), nil
+}
+
+func actionYAML(image string) []byte {
 	var b strings.Builder
 	b.WriteString(actionHeader)
 	b.WriteString("inputs:\n")
@@ -58,8 +76,18 @@ func ActionYAML() []byte {
 		fmt.Fprintf(&b, "  %s:\n", o.Name)
 		fmt.Fprintf(&b, "    description: %s\n", yamlString(o.Description))
 	}
-	b.WriteString(actionRuns)
+	b.WriteString("runs:\n  using: docker\n")
+	fmt.Fprintf(&b, "  image: %s\n", yamlPlain(image))
 	return []byte(b.String())
+}
+
+// yamlPlain keeps the source image as it always read, and quotes anything
+// else.
+func yamlPlain(s string) string {
+	if s == SourceImage {
+		return s
+	}
+	return yamlString(s)
 }
 
 // yamlString quotes s as a YAML double-quoted scalar (JSON strings are

@@ -121,7 +121,7 @@ func TestStopCommandsWrapsThirdPartyOutput(t *testing.T) {
 }
 
 func TestOneLineAndClip(t *testing.T) {
-	if got := OneLine("GET https://r/v2/x: 500\n  body line one\n\n\tbody   two\r\n"); got != "GET https://r/v2/x: 500; body line one; body two" {
+	if got := OneLine("GET https://r/v2/x: 500\n  body line one\n\n\tbody   two\r\n"); got != "GET https://r/v2/x: 500 body line one body two" {
 		t.Errorf("OneLine = %q", got)
 	}
 	if got := OneLine("a\x1b[31mred"); got != `a\x1b[31mred` {

@@ -5,19 +5,13 @@ import (
 	"unicode/utf8"
 )
 
-// OneLine folds a multi-line message (library errors carry response bodies
-// and stack-like chains) into one line: lines are trimmed, blank ones
-// dropped, runs of whitespace collapsed and the rest joined with "; ".
+// OneLine folds a multi-line message (library errors carry response bodies,
+// advisories wrap their prose) into one line: every run of whitespace,
+// newlines included, becomes one space.
 // Control characters that would survive as invisible bytes are spelled out,
 // so the result is safe to print as one log line or annotation.
 func OneLine(s string) string {
-	var parts []string
-	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
-		if line = strings.Join(strings.Fields(line), " "); line != "" {
-			parts = append(parts, escapeControls(line))
-		}
-	}
-	return strings.Join(parts, "; ")
+	return escapeControls(strings.Join(strings.Fields(s), " "))
 }
 
 // Clip shortens s to at most n bytes on a character boundary, marking the cut

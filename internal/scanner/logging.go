@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 
+	trivytemp "github.com/aquasecurity/trivy/pkg/x/os"
+
 	tlog "github.com/aquasecurity/trivy/pkg/log"
 )
 
@@ -39,3 +41,8 @@ func ensureLogging() {
 		ConfigureTrivyLogging(nil, false)
 	}
 }
+
+// RemoveTempDir removes the temporary directory Trivy keeps for the whole
+// process (its CLI does this on exit). Call it once, when the process is
+// about to end: Trivy does not create the directory again.
+func RemoveTempDir() error { return trivytemp.Cleanup() }

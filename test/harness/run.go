@@ -218,3 +218,10 @@ func parseFileCommands(t testing.TB, path string) map[string]string {
 	}
 	return out
 }
+
+// ReadFileCommands reads a GITHUB_OUTPUT or GITHUB_ENV file the way the
+// runner does: name=value and name<<DELIM … DELIM entries.
+func ReadFileCommands(t testing.TB, path string) map[string]string {
+	t.Helper()
+	return parseFileCommands(t, path)
+}
