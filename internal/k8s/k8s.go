@@ -320,85 +320,92 @@ type lister struct {
 // list lists one kind in one namespace (or all), page by page.
 func (l lister) list(ctx context.Context, kind, ns string) ([]Workload, error) {
 	var out []Workload
+	var err error
+	switch kind {
+	case KindDeployment:
+		out, err = pages(ctx, l.page, l.apps.Deployments(ns).List, func(o *appsv1.Deployment) (Workload, bool) {
+			return workload(kind, "apps/v1", &o.ObjectMeta, o.Spec, o.Spec.Template.Spec), true
+		})
+	case KindStatefulSet:
+		out, err = pages(ctx, l.page, l.apps.StatefulSets(ns).List, func(o *appsv1.StatefulSet) (Workload, bool) {
+			return workload(kind, "apps/v1", &o.ObjectMeta, o.Spec, o.Spec.Template.Spec), true
+		})
+	case KindDaemonSet:
+		out, err = pages(ctx, l.page, l.apps.DaemonSets(ns).List, func(o *appsv1.DaemonSet) (Workload, bool) {
+			return workload(kind, "apps/v1", &o.ObjectMeta, o.Spec, o.Spec.Template.Spec), true
+		})
+	case KindCronJob:
+		out, err = pages(ctx, l.page, l.batch.CronJobs(ns).List, func(o *batchv1.CronJob) (Workload, bool) {
+			return workload(kind, "batch/v1", &o.ObjectMeta, o.Spec, o.Spec.JobTemplate.Spec.Template.Spec), true
+		})
+	case KindJob:
+		// A CronJob's runs are represented by the CronJob.
+		out, err = pages(ctx, l.page, l.batch.Jobs(ns).List, func(o *batchv1.Job) (Workload, bool) {
+			return workload(kind, "batch/v1", &o.ObjectMeta, o.Spec, o.Spec.Template.Spec), !ownedByController(o.ObjectMeta)
+		})
+	case KindPod:
+		// Pods a controller owns are represented by their controller.
+		out, err = pages(ctx, l.page, l.core.Pods(ns).List, func(o *corev1.Pod) (Workload, bool) {
+			return workload(kind, "v1", &o.ObjectMeta, o.Spec, o.Spec), !ownedByController(o.ObjectMeta)
+		})
+	}
+	if err != nil {
+		where := "every namespace"
+		if ns != "" {
+			where = "namespace " + ns
+		}
+		return nil, apiError(l.cluster, fmt.Sprintf("list %ss in %s", strings.ToLower(kind), where), err)
+	}
+	return out, nil
+}
+
+// list is a typed client's List; its result a typed list.
+type list[T any] interface {
+	*appsv1.DeploymentList | *appsv1.StatefulSetList | *appsv1.DaemonSetList | *batchv1.CronJobList | *batchv1.JobList | *corev1.PodList
+	GetContinue() string
+}
+
+// pages reads every page of a list (limit and continue, as kubectl pages)
+// and keeps the items convert accepts.
+func pages[L list[T], T any](ctx context.Context, size int64, get func(context.Context, metav1.ListOptions) (L, error), convert func(*T) (Workload, bool)) ([]Workload, error) {
+	var out []Workload
 	cont := ""
 	for {
-		lo := metav1.ListOptions{Limit: l.page, Continue: cont}
-		var next string
-		var err error
-		switch kind {
-		case KindDeployment:
-			var list *appsv1.DeploymentList
-			if list, err = l.apps.Deployments(ns).List(ctx, lo); err == nil {
-				next = list.Continue
-				for i := range list.Items {
-					o := &list.Items[i]
-					out = append(out, workload(kind, "apps/v1", &o.ObjectMeta, o, o.Spec.Template.Spec))
-				}
-			}
-		case KindStatefulSet:
-			var list *appsv1.StatefulSetList
-			if list, err = l.apps.StatefulSets(ns).List(ctx, lo); err == nil {
-				next = list.Continue
-				for i := range list.Items {
-					o := &list.Items[i]
-					out = append(out, workload(kind, "apps/v1", &o.ObjectMeta, o, o.Spec.Template.Spec))
-				}
-			}
-		case KindDaemonSet:
-			var list *appsv1.DaemonSetList
-			if list, err = l.apps.DaemonSets(ns).List(ctx, lo); err == nil {
-				next = list.Continue
-				for i := range list.Items {
-					o := &list.Items[i]
-					out = append(out, workload(kind, "apps/v1", &o.ObjectMeta, o, o.Spec.Template.Spec))
-				}
-			}
-		case KindCronJob:
-			var list *batchv1.CronJobList
-			if list, err = l.batch.CronJobs(ns).List(ctx, lo); err == nil {
-				next = list.Continue
-				for i := range list.Items {
-					o := &list.Items[i]
-					out = append(out, workload(kind, "batch/v1", &o.ObjectMeta, o, o.Spec.JobTemplate.Spec.Template.Spec))
-				}
-			}
-		case KindJob:
-			var list *batchv1.JobList
-			if list, err = l.batch.Jobs(ns).List(ctx, lo); err == nil {
-				next = list.Continue
-				for i := range list.Items {
-					o := &list.Items[i]
-					if ownedByController(o.ObjectMeta) {
-						continue // a CronJob's run
-					}
-					out = append(out, workload(kind, "batch/v1", &o.ObjectMeta, o, o.Spec.Template.Spec))
-				}
-			}
-		case KindPod:
-			var list *corev1.PodList
-			if list, err = l.core.Pods(ns).List(ctx, lo); err == nil {
-				next = list.Continue
-				for i := range list.Items {
-					o := &list.Items[i]
-					if ownedByController(o.ObjectMeta) {
-						continue // its controller is listed
-					}
-					out = append(out, workload(kind, "v1", &o.ObjectMeta, o, o.Spec))
-				}
-			}
-		}
+		page, err := get(ctx, metav1.ListOptions{Limit: size, Continue: cont})
 		if err != nil {
-			where := "every namespace"
-			if ns != "" {
-				where = "namespace " + ns
-			}
-			return nil, apiError(l.cluster, fmt.Sprintf("list %ss in %s", strings.ToLower(kind), where), err)
+			return nil, err
 		}
-		if next == "" {
+		items := itemsOf[T](page)
+		for i := range items {
+			if w, ok := convert(&items[i]); ok {
+				out = append(out, w)
+			}
+		}
+		if cont = page.GetContinue(); cont == "" {
 			return out, nil
 		}
-		cont = next
 	}
+}
+
+// itemsOf is a typed list's items.
+func itemsOf[T any](l any) []T {
+	var items any
+	switch v := l.(type) {
+	case *appsv1.DeploymentList:
+		items = v.Items
+	case *appsv1.StatefulSetList:
+		items = v.Items
+	case *appsv1.DaemonSetList:
+		items = v.Items
+	case *batchv1.CronJobList:
+		items = v.Items
+	case *batchv1.JobList:
+		items = v.Items
+	case *corev1.PodList:
+		items = v.Items
+	}
+	out, _ := items.([]T)
+	return out
 }
 
 func ownedByController(m metav1.ObjectMeta) bool {
@@ -412,24 +419,24 @@ func ownedByController(m metav1.ObjectMeta) bool {
 
 // workload records a listed object: its containers, and a manifest of it
 // without status and server-managed fields.
-func workload(kind, apiVersion string, meta *metav1.ObjectMeta, obj any, spec corev1.PodSpec) Workload {
+func workload(kind, apiVersion string, meta *metav1.ObjectMeta, spec any, pod corev1.PodSpec) Workload {
 	w := Workload{Namespace: meta.Namespace, Kind: kind, Name: meta.Name}
-	for _, c := range spec.InitContainers {
+	for _, c := range pod.InitContainers {
 		w.Containers = append(w.Containers, Container{Name: c.Name, Image: c.Image, Init: true})
 	}
-	for _, c := range spec.Containers {
+	for _, c := range pod.Containers {
 		w.Containers = append(w.Containers, Container{Name: c.Name, Image: c.Image})
 	}
-	for _, c := range spec.EphemeralContainers {
+	for _, c := range pod.EphemeralContainers {
 		w.Containers = append(w.Containers, Container{Name: c.Name, Image: c.Image, Init: true})
 	}
-	w.Manifest = manifest(kind, apiVersion, meta, obj)
+	w.Manifest = manifest(kind, apiVersion, meta, spec)
 	return w
 }
 
 // manifest renders the object as its author would have written it: what
 // configuration checks should judge, not the server's bookkeeping.
-func manifest(kind, apiVersion string, meta *metav1.ObjectMeta, obj any) []byte {
+func manifest(kind, apiVersion string, meta *metav1.ObjectMeta, spec any) []byte {
 	m := metav1.ObjectMeta{
 		Name:        meta.Name,
 		Namespace:   meta.Namespace,
@@ -443,21 +450,6 @@ func manifest(kind, apiVersion string, meta *metav1.ObjectMeta, obj any) []byte 
 	}
 	if len(m.Annotations) == 0 {
 		m.Annotations = nil
-	}
-	var spec any
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		spec = o.Spec
-	case *appsv1.StatefulSet:
-		spec = o.Spec
-	case *appsv1.DaemonSet:
-		spec = o.Spec
-	case *batchv1.CronJob:
-		spec = o.Spec
-	case *batchv1.Job:
-		spec = o.Spec
-	case *corev1.Pod:
-		spec = o.Spec
 	}
 	doc := struct {
 		APIVersion string            `json:"apiVersion"`

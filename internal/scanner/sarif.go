@@ -331,14 +331,41 @@ func renderSARIF(plans []*runPlan, tool SARIFTool) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
+// newRun is a run of tool under a code-scanning category.
+func newRun(tool SARIFTool, category string) *sarif.Run {
 	run := sarif.NewRunWithInformationURI(tool.Name, tool.InformationURI)
 	run.Tool.Driver.WithFullName(orDefault(tool.FullName, tool.Name))
 	if tool.Version != "" {
 		run.Tool.Driver.WithVersion(tool.Version)
 	}
-	run.AutomationDetails = sarif.NewRunAutomationDetails().WithID(p.category)
+	run.AutomationDetails = sarif.NewRunAutomationDetails().WithID(category)
 	run.ColumnKind = "utf16CodeUnits"
+	return run
+}
+
+// addRules adds one rule per finding ID, in order of first appearance,
+// then a result per finding pointing at its rule.
+func addRules(run *sarif.Run, kept []Finding, rule func(id string, fs []Finding) *sarif.ReportingDescriptor, result func(f Finding, ruleIndex int) *sarif.Result) {
+	ruleIndex := map[string]int{}
+	byRule := map[string][]Finding{}
+	var order []string
+	for _, f := range kept {
+		if _, ok := byRule[f.ID]; !ok {
+			order = append(order, f.ID)
+		}
+		byRule[f.ID] = append(byRule[f.ID], f)
+	}
+	for i, id := range order {
+		ruleIndex[id] = i
+		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule(id, byRule[id]))
+	}
+	for _, f := range kept {
+		run.AddResult(result(f, ruleIndex[f.ID]))
+	}
+}
+
+func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
+	run := newRun(tool, p.category)
 	var platforms []string
 	for _, pl := range p.img.Platforms {
 		if !slices.Contains(platforms, pl.Platform) {
@@ -354,23 +381,7 @@ func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
 	}
 	run.Properties = props
 
-	kept := p.img.Findings[:p.kept]
-	ruleIndex := map[string]int{}
-	byRule := map[string][]Finding{}
-	var order []string
-	for _, f := range kept {
-		if _, ok := byRule[f.ID]; !ok {
-			order = append(order, f.ID)
-		}
-		byRule[f.ID] = append(byRule[f.ID], f)
-	}
-	for i, id := range order {
-		ruleIndex[id] = i
-		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule(id, byRule[id]))
-	}
-	for _, f := range kept {
-		run.AddResult(result(f, ruleIndex[f.ID], p.img))
-	}
+	addRules(run, p.img.Findings[:p.kept], rule, func(f Finding, i int) *sarif.Result { return result(f, i, p.img) })
 	return run
 }
 

@@ -26,32 +26,9 @@ func ConfigCategoryWithPrefix(prefix string) func(ConfigResult) string {
 // reports, so that code scanning annotates the pull request there.
 func renderConfigRun(p *runPlan, tool SARIFTool) *sarif.Run {
 	c := p.cfg
-	run := sarif.NewRunWithInformationURI(tool.Name, tool.InformationURI)
-	run.Tool.Driver.WithFullName(orDefault(tool.FullName, tool.Name))
-	if tool.Version != "" {
-		run.Tool.Driver.WithVersion(tool.Version)
-	}
-	run.AutomationDetails = sarif.NewRunAutomationDetails().WithID(p.category)
-	run.ColumnKind = "utf16CodeUnits"
+	run := newRun(tool, p.category)
 	run.Properties = sarif.Properties{"scan": c.Name, "paths": c.Paths, "checks": c.Checks.Source, "checksVersion": c.Checks.Version}
-
-	kept := c.Findings[:p.kept]
-	ruleIndex := map[string]int{}
-	byRule := map[string][]Finding{}
-	var order []string
-	for _, f := range kept {
-		if _, ok := byRule[f.ID]; !ok {
-			order = append(order, f.ID)
-		}
-		byRule[f.ID] = append(byRule[f.ID], f)
-	}
-	for i, id := range order {
-		ruleIndex[id] = i
-		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, configRule(id, byRule[id]))
-	}
-	for _, f := range kept {
-		run.AddResult(configResult(f, ruleIndex[f.ID]))
-	}
+	addRules(run, c.Findings[:p.kept], configRule, configResult)
 	return run
 }
 

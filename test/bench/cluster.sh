@@ -8,14 +8,7 @@
 #   TRIVY_CLI     a trivy binary of that version (built with go install when unset)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export GOEXPERIMENT=jsonv2 CGO_ENABLED=0
-
-bin=${REGISTRY_BIN:-bin/registry}
-if [ ! -x "$bin" ]; then
-  make build
-  bin=bin/registry
-fi
-. test/bench/trivy.sh
+. test/bench/peer.sh
 
 echo "## cluster"
 go run ./test/bench/clusterbench -registry "$bin" -trivy "$trivy" "$@"

@@ -8,14 +8,7 @@
 #                 module's go.sum), which takes a long time
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export GOEXPERIMENT=jsonv2 CGO_ENABLED=0
-
-bin=${REGISTRY_BIN:-bin/registry}
-if [ ! -x "$bin" ]; then
-  make build
-  bin=bin/registry
-fi
-. test/bench/trivy.sh
+. test/bench/peer.sh
 
 echo "## scan"
 go run ./test/bench/scanbench -registry "$bin" -trivy "$trivy" "$@"

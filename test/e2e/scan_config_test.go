@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"github.com/registry-actions/registry/test/fakeecr"
 	"github.com/registry-actions/registry/test/fakek8s"
 	"github.com/registry-actions/registry/test/harness"
-	"github.com/registry-actions/registry/test/sarifschema"
 )
 
 // configRun is a SARIF run as code scanning reads a configuration run.
@@ -49,17 +47,8 @@ type configRun struct {
 
 func configRuns(t *testing.T, path string) []configRun {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sarifschema.Validate(data); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	var doc struct{ Runs []configRun }
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	readSARIF(t, path, &doc)
 	return doc.Runs
 }
 
