@@ -464,14 +464,7 @@ func result(f Finding, ruleIndex int, img ImageResult) *sarif.Result {
 		locMsg = loc
 	}
 	region := sarif.NewRegion().WithStartLine(line).WithEndLine(line).WithStartColumn(1).WithEndColumn(1)
-	phys := sarif.NewPhysicalLocation().
-		WithArtifactLocation(sarif.NewSimpleArtifactLocation(loc)).
-		WithRegion(region)
-	res := sarif.NewRuleResult(f.ID).
-		WithRuleIndex(ruleIndex).
-		WithLevel(sarifLevel(f.Severity)).
-		WithMessage(sarif.NewTextMessage(msg)).
-		WithLocations([]*sarif.Location{sarif.NewLocation().WithMessage(sarif.NewTextMessage(locMsg)).WithPhysicalLocation(phys)})
+	res := locatedResult(f, ruleIndex, msg, loc, locMsg, region)
 	props := sarif.Properties{"platforms": f.Platforms}
 	if len(f.Images) > 0 {
 		props["images"] = f.Images
@@ -483,6 +476,19 @@ func result(f Finding, ruleIndex int, img ImageResult) *sarif.Result {
 	}
 	res.Properties = props
 	return res
+}
+
+// locatedResult is a result of rule f.ID at one place: a file (uri) and a
+// region of it.
+func locatedResult(f Finding, ruleIndex int, msg, uri, locMsg string, region *sarif.Region) *sarif.Result {
+	phys := sarif.NewPhysicalLocation().
+		WithArtifactLocation(sarif.NewSimpleArtifactLocation(uri)).
+		WithRegion(region)
+	return sarif.NewRuleResult(f.ID).
+		WithRuleIndex(ruleIndex).
+		WithLevel(sarifLevel(f.Severity)).
+		WithMessage(sarif.NewTextMessage(msg)).
+		WithLocations([]*sarif.Location{sarif.NewLocation().WithMessage(sarif.NewTextMessage(locMsg)).WithPhysicalLocation(phys)})
 }
 
 // locationURI follows Trivy's SarifWriter: language packages and secrets sit

@@ -117,15 +117,7 @@ func configResult(f Finding, ruleIndex int) *sarif.Result {
 	if f.PrimaryURL != "" {
 		msg += fmt.Sprintf("\nLink: [%s](%s)", f.ID, f.PrimaryURL)
 	}
-	region := sarif.NewRegion().WithStartLine(start).WithEndLine(end)
-	phys := sarif.NewPhysicalLocation().
-		WithArtifactLocation(sarif.NewSimpleArtifactLocation(loc)).
-		WithRegion(region)
-	res := sarif.NewRuleResult(f.ID).
-		WithRuleIndex(ruleIndex).
-		WithLevel(sarifLevel(f.Severity)).
-		WithMessage(sarif.NewTextMessage(msg)).
-		WithLocations([]*sarif.Location{sarif.NewLocation().WithMessage(sarif.NewTextMessage(loc)).WithPhysicalLocation(phys)})
+	res := locatedResult(f, ruleIndex, msg, loc, loc, sarif.NewRegion().WithStartLine(start).WithEndLine(end))
 	props := sarif.Properties{"type": f.PkgType}
 	if f.Resource != "" {
 		props["resource"] = f.Resource

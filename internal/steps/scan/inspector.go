@@ -58,12 +58,9 @@ func runInspector(ctx context.Context, opts Options, threshold scanner.Threshold
 	if opts.Inspector.Client == nil {
 		return nil, errors.New("scan: scanner: inspector needs an Inspector client")
 	}
-	var ignore *scanner.IgnoreList
-	if opts.Trivy.IgnoreFile != "" {
-		var err error
-		if ignore, err = scanner.ReadIgnoreFile(ctx, opts.Trivy.IgnoreFile); err != nil {
-			return nil, failure.Invalid(fmt.Errorf("scan: %w", err))
-		}
+	ignore, warnings, err := externalFilters(ctx, opts)
+	if err != nil {
+		return nil, err
 	}
 	reported, err := scanner.ParseSeverities(opts.Trivy.Severities)
 	if err != nil {
@@ -73,10 +70,6 @@ func runInspector(ctx context.Context, opts Options, threshold scanner.Threshold
 		reported = scanner.SeverityNames
 	}
 	wanted := inspectorSeverities(reported, threshold.Severities())
-	var warnings []string
-	if len(opts.Trivy.VEX) > 0 {
-		warnings = append(warnings, "vex is not applied with scanner: inspector (its findings carry no package URLs to match); use ignore-file, or scanner: trivy")
-	}
 	clients := map[string]InspectorFindings{}
 	type imageAt struct {
 		img      scanner.ExternalImage
