@@ -118,6 +118,7 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	}
 	if len(r.State.Pushed) > 0 {
 		opts.ECR.Wait.StartGrace = ecrScanStartGrace
+		opts.Inspector.JustPushed = true
 	}
 	if err := v.Err(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/scanner"
 	"github.com/registry-actions/registry/test/configfixture"
 	"github.com/registry-actions/registry/test/sarifschema"
 )
@@ -127,5 +129,41 @@ func TestConfigPathOutsideTheCheckoutIsRefused(t *testing.T) {
 	_, err = Run(context.Background(), opts)
 	if failure.Code(err) != failure.ExitInvalid || !strings.Contains(err.Error(), "cannot be read") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A cluster runs more images than a SARIF file may have runs: they fold
+// into one run per repository instead of failing the upload.
+func TestSARIFFoldsImagesByRepositoryPastTheRunLimit(t *testing.T) {
+	var images []scanner.ExternalImage
+	for i := range 25 {
+		repo := fmt.Sprintf("r.example/team/app%d", i%2)
+		d := fmt.Sprintf("sha256:%02x%062x", i, i)
+		images = append(images, scanner.ExternalImage{Reference: repo + "@" + d, Repository: repo, Digest: d,
+			Platforms: []scanner.ExternalPlatform{{Platform: "linux/amd64", Digest: d, Findings: []scanner.Finding{{Kind: scanner.KindVulnerability, ID: "CVE-2026-0001", Severity: "HIGH", PkgName: "openssl", InstalledVersion: "1"}}}}})
+	}
+	sres, err := scanner.Assemble(images, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := options(t)
+	res := newResult(ScannerTrivy, sres)
+	if err := res.writeReports(context.Background(), opts, []string{FormatSARIF}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Runs []struct {
+			AutomationDetails struct{ ID string }
+			Results           []struct{ Properties struct{ Images []string } }
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(opts.WorkDir, res.SARIF))
+	if err := sarifschema.Validate(data); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(data, &doc)
+	if len(doc.Runs) != 2 || len(doc.Runs[0].Results) != 1 || len(doc.Runs[0].Results[0].Properties.Images) != 13 ||
+		len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "one run per repository (2)") || res.Images[24].Category != "registry-scan/team/app0/" {
+		t.Errorf("runs %+v, warnings %q", doc.Runs, res.Warnings)
 	}
 }

@@ -51,6 +51,15 @@ func (r *Result) writeReports(ctx context.Context, opts Options, formats []strin
 			}
 		}
 	}
+	if runs := len(r.Scan.Images) + len(r.Scan.Config); sarifSource == r.Scan && runs > scanner.GitHubSARIFLimits.Runs {
+		// More images than a SARIF file may have runs (a cluster's): one
+		// run per repository, when that fits.
+		if grouped := scanner.ByRepository(r.Scan); len(grouped.Images)+len(r.Scan.Config) <= scanner.GitHubSARIFLimits.Runs {
+			sarifSource = grouped
+			r.Warnings = append(r.Warnings, fmt.Sprintf("SARIF: %d images and %d configuration scans exceed code scanning's %d runs per file: one run per repository (%d), each result listing the images it affects",
+				len(r.Scan.Images), len(r.Scan.Config), scanner.GitHubSARIFLimits.Runs, len(grouped.Images)))
+		}
+	}
 	byRepo := map[string]string{}
 	for i, c := range scanner.SARIFCategories(sarifSource, sopts) {
 		byRepo[sarifSource.Images[i].Repository] = c

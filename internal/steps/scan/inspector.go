@@ -32,6 +32,9 @@ var InspectorTool = scanner.SARIFTool{
 type InspectorOptions struct {
 	// Client returns the Inspector API for an ECR registry's region.
 	Client func(ctx context.Context, host registry.ECRHost) (InspectorFindings, error)
+	// JustPushed says the images were pushed in this run: Inspector may
+	// not have scanned them yet, so no findings is no verdict.
+	JustPushed bool
 }
 
 // InspectorFindings is the part of the Inspector API scan reads.
@@ -149,6 +152,9 @@ func runInspector(ctx context.Context, opts Options, threshold scanner.Threshold
 			}
 		}
 		iq.Images = len(images)
+		if opts.Inspector.JustPushed && len(images) == 0 {
+			warnings = append(warnings, fmt.Sprintf("Amazon Inspector has no findings for %s yet: it scans an image minutes after a push, so this pass says nothing about it; read its findings in a later run, or use scanner: ecr, which waits for the scan", t.Ref))
+		}
 		opts.Log.Infof("%s: Amazon Inspector reports %d active findings (%s) on %s, in %s",
 			iq.Repository, len(fs), strings.Join(wanted, ", "), plural(iq.Images, "image"), plural(pages, "page"))
 		queries = append(queries, iq)

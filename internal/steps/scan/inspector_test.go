@@ -159,9 +159,20 @@ func TestInspectorNarrowsByTagAndDigest(t *testing.T) {
 
 	// No findings: a pass, and an empty run so code scanning closes old alerts.
 	empty := inspectorOptions(t, srv, ecrHost+"/team/empty")
+	empty.Formats = []string{FormatSARIF, FormatJSON}
 	res, err = Run(context.Background(), empty)
 	if err != nil || len(res.Scan.Images) != 0 {
 		t.Fatalf("empty repository: %v", err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	// Right after a push, no findings is no verdict: say so.
+	pushed := inspectorOptions(t, srv, ecrHost+"/team/empty@"+digestN(7))
+	pushed.Inspector.JustPushed = true
+	pushed.Formats = nil
+	if res, err := Run(context.Background(), pushed); err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "minutes after a push") {
+		t.Errorf("just pushed: %v %+v", err, res)
 	}
 	data, _ := os.ReadFile(filepath.Join(empty.WorkDir, res.SARIF))
 	if !strings.Contains(string(data), `"id": "registry-scan/team/empty/"`) {
