@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,17 +27,25 @@ func runClean(ctx context.Context, r *Run) (report.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	policy, err := r.cleanPolicy()
-	if err != nil {
-		return nil, err
+	mode := strings.ToLower(strings.TrimSpace(v.String("mode")))
+	var policy clean.PolicyInput
+	if mode != clean.ModeList || v.IsSet("policy") || slices.ContainsFunc(shorthandInputs, v.IsSet) {
+		if policy, err = r.cleanPolicy(); err != nil {
+			return nil, err
+		}
 	}
 	maxDeletions, _ := v.Int("max-deletions")
+	grace, set := v.Duration("untagged-grace")
+	if !set {
+		grace = clean.DefaultUntaggedGrace
+	}
 	opts := clean.Options{
 		Images:        images,
 		Policy:        policy,
 		Mode:          v.String("mode"),
 		MaxDeletions:  maxDeletions,
 		DeleteOrphans: v.Bool("delete-orphans"),
+		UntaggedGrace: grace,
 		Protected:     r.protectedDigests(),
 		OutputDir:     r.Path(v.String("output-dir")),
 		WorkDir:       r.IO.Dir,

@@ -8,6 +8,7 @@ package cleanfixture
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/registry-actions/registry/internal/synth"
@@ -66,6 +68,9 @@ type Manifest struct {
 	Subject string
 	// Size is the manifest plus, for an image, its config and layers.
 	Size int64
+	// Blobs holds the small blobs a cleaner reads (a signature's payload
+	// layer), by digest, for stand-ins that serve blobs without a registry.
+	Blobs map[string][]byte
 }
 
 // Built is an image and everything that belongs to it.
@@ -180,6 +185,9 @@ func Build(spec Image) (*Built, error) {
 		if err != nil {
 			return nil, err
 		}
+		if m.Blobs, err = layerBlobs(sig); err != nil {
+			return nil, err
+		}
 		b.Manifests = append(b.Manifests, m)
 	}
 	if spec.Referrer {
@@ -260,18 +268,20 @@ func Push(ctx context.Context, repo name.Repository, spec Image, opts ...remote.
 	return b, nil
 }
 
-// signature is a cosign-style simple-signing manifest about digest.
+// signature is a cosign signature manifest about digest, as cosign writes
+// it: one layer holding the simple-signing payload itself (JSON naming the
+// signed digest), the signature in an annotation.
 func signature(digest string, seed uint64) (v1.Image, error) {
 	payload := fmt.Appendf(nil, `{"critical":{"identity":{"docker-reference":"fixture"},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":{"seed":%d}}`, digest, seed)
-	layer, err := synth.NewLayer(synth.Layer{Files: map[string][]byte{"payload.json": payload}})
-	if err != nil {
-		return nil, err
-	}
+	layer := static.NewLayer(payload, SimpleSigningMediaType)
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	return mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+	return mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: SimpleSigningMediaType,
 		Annotations: map[string]string{"dev.cosignproject.cosign/signature": fmt.Sprintf("MEUCIQ-fixture-%d", seed)}})
 }
+
+// SimpleSigningMediaType is the media type of a cosign signature's payload layer.
+const SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
 
 // referrer is an OCI 1.1 artifact (an SBOM, say) naming subject.
 func referrer(subject v1.Descriptor, seed uint64) (v1.Image, error) {
@@ -286,6 +296,31 @@ func referrer(subject v1.Descriptor, seed uint64) (v1.Image, error) {
 		return nil, err
 	}
 	return mutate.Subject(img, subject).(v1.Image), nil
+}
+
+func layerBlobs(img v1.Image) (map[string][]byte, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return nil, err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		out[d.String()] = data
+	}
+	return out, nil
 }
 
 func manifestOf(img v1.Image, role string, tags []string) (Manifest, error) {

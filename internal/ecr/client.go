@@ -64,6 +64,14 @@ type Client struct {
 	api        *ecr.Client
 	region     string
 	registryID string
+	http       *http.Client
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.http != nil {
+		return c.http
+	}
+	return http.DefaultClient
 }
 
 // New loads the AWS configuration and returns a client. It does not contact
@@ -114,7 +122,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 	})
-	return &Client{api: api, region: cfg.Region, registryID: opts.RegistryID}, nil
+	return &Client{api: api, region: cfg.Region, registryID: opts.RegistryID, http: opts.HTTPClient}, nil
 }
 
 // Region is the AWS region the client talks to.

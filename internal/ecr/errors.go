@@ -21,6 +21,8 @@ var (
 	ErrRepositoryNotFound = errors.New("ECR repository not found")
 	// ErrImageNotFound: the image (digest or tag) does not exist.
 	ErrImageNotFound = errors.New("ECR image not found")
+	// ErrLayerNotFound: the repository has no such blob.
+	ErrLayerNotFound = errors.New("ECR layer not found")
 	// ErrScanNotFound: the image has no scan (scan-on-push off, no manual scan).
 	ErrScanNotFound = errors.New("ECR image scan not found")
 	// ErrScanFailed: the scan ended in a state without findings
@@ -133,6 +135,9 @@ func (c *Client) mapError(op, repo string, err error) error {
 	case code == "ImageNotFoundException":
 		e.Kind = ErrImageNotFound
 		e.Message = fmt.Sprintf("ECR %s %s: image not found (%s)", op, what, report.Clip(msg, 300))
+	case code == "LayersNotFoundException" || code == "LayerNotFoundException":
+		e.Kind = ErrLayerNotFound
+		e.Message = fmt.Sprintf("ECR %s %s: layer not found (%s)", op, what, report.Clip(msg, 300))
 	case code == "ScanNotFoundException":
 		e.Kind = ErrScanNotFound
 		e.Message = fmt.Sprintf("ECR has no scan of this image in repository %q: enable scan on push for the repository (ecr-scan-on-push: true) or start one with aws ecr start-image-scan", repo)

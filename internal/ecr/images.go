@@ -2,8 +2,13 @@ package ecr
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -323,4 +328,56 @@ func unique(items []string) []string {
 		}
 	}
 	return out
+}
+
+const opGetDownloadURLForLayer = "GetDownloadUrlForLayer"
+
+// maxBlobBytes bounds Blob: it reads small blobs (signature payloads,
+// attestation envelopes), never layers of images.
+const maxBlobBytes = 4 << 20
+
+// Blob reads a small blob of a repository through the ECR API
+// (GetDownloadUrlForLayer, then the pre-signed URL it returns), checking its
+// digest, so that a cleaner can read what a signature says without registry
+// credentials.
+func (c *Client) Blob(ctx context.Context, repo, digest string) ([]byte, error) {
+	out, err := c.api.GetDownloadUrlForLayer(ctx, &ecr.GetDownloadUrlForLayerInput{
+		RegistryId:     c.registry(),
+		RepositoryName: aws.String(repo),
+		LayerDigest:    aws.String(digest),
+	})
+	if err != nil {
+		return nil, c.mapError(opGetDownloadURLForLayer, repo, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, aws.ToString(out.DownloadUrl), nil)
+	if err != nil {
+		return nil, fmt.Errorf("ECR blob %s of %q: %v", digest, repo, err)
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ECR blob %s of %q: %s", digest, repo, report.OneLine(unwrapURL(err).Error()))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("ECR blob %s of %q: HTTP %d from its download URL", digest, repo, resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBlobBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("ECR blob %s of %q: %v", digest, repo, err)
+	}
+	if len(data) > maxBlobBytes {
+		return nil, fmt.Errorf("ECR blob %s of %q is larger than %d bytes", digest, repo, maxBlobBytes)
+	}
+	if got := fmt.Sprintf("sha256:%x", sha256.Sum256(data)); got != digest {
+		return nil, fmt.Errorf("ECR blob %s of %q: the download has digest %s", digest, repo, got)
+	}
+	return data, nil
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -80,7 +80,9 @@ type PreviewResult struct {
 // The SDK's waiter is not used: it keeps polling a preview that has EXPIRED.
 // Here an EXPIRED preview is restarted once, then reported (ErrPreviewExpired);
 // FAILED is reported at once (ErrPreviewFailed). When another preview is
-// already running on the repository, it is waited for and ours started after.
+// already running on the repository, it is waited for and ours started after;
+// a finished preview whose policy text is not ours (another job's) is
+// started again once, then reported.
 func (c *Client) PreviewLifecyclePolicy(ctx context.Context, repo, text string, opts PreviewOptions) ([]PreviewResult, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = defaultPreviewPollInterval
@@ -95,9 +97,19 @@ func (c *Client) PreviewLifecyclePolicy(ctx context.Context, repo, text string, 
 		if err := c.startPreview(ctx, repo, text, opts, deadline); err != nil {
 			return nil, err
 		}
-		results, status, err := c.awaitPreview(ctx, repo, opts, deadline)
+		results, status, previewed, err := c.awaitPreview(ctx, repo, opts, deadline)
 		if err != nil {
 			return nil, err
+		}
+		// A repository has one preview at a time: another job may have
+		// started its own over ours. Results for another policy text are
+		// not this policy's preview.
+		if previewed != nil && *previewed != text {
+			if start < maxStarts {
+				continue
+			}
+			return nil, &Error{Op: opGetLifecyclePolicyPreview, Repository: repo, Kind: ErrPreviewFailed,
+				Message: fmt.Sprintf("ECR lifecycle policy preview for repository %q was replaced by a preview of another policy text twice (another job previews this repository): run again", repo)}
 		}
 		switch status {
 		case types.LifecyclePolicyPreviewStatusComplete:
@@ -134,7 +146,7 @@ func (c *Client) startPreview(ctx context.Context, repo, text string, opts Previ
 		if !errors.As(err, &busy) || attempt > 1 {
 			return c.mapError(opStartLifecyclePolicyPreview, repo, err)
 		}
-		if _, _, err := c.awaitPreview(ctx, repo, opts, deadline); err != nil {
+		if _, _, _, err := c.awaitPreview(ctx, repo, opts, deadline); err != nil {
 			return err
 		}
 	}
@@ -142,7 +154,7 @@ func (c *Client) startPreview(ctx context.Context, repo, text string, opts Previ
 
 // awaitPreview polls until the current preview leaves IN_PROGRESS. On
 // COMPLETE it reads every page of results.
-func (c *Client) awaitPreview(ctx context.Context, repo string, opts PreviewOptions, deadline time.Time) ([]PreviewResult, types.LifecyclePolicyPreviewStatus, error) {
+func (c *Client) awaitPreview(ctx context.Context, repo string, opts PreviewOptions, deadline time.Time) ([]PreviewResult, types.LifecyclePolicyPreviewStatus, *string, error) {
 	for {
 		out, err := c.api.GetLifecyclePolicyPreview(ctx, &ecr.GetLifecyclePolicyPreviewInput{
 			RegistryId:     c.registry(),
@@ -150,21 +162,21 @@ func (c *Client) awaitPreview(ctx context.Context, repo string, opts PreviewOpti
 			MaxResults:     aws.Int32(previewPageSize),
 		})
 		if err != nil {
-			return nil, "", c.mapError(opGetLifecyclePolicyPreview, repo, err)
+			return nil, "", nil, c.mapError(opGetLifecyclePolicyPreview, repo, err)
 		}
 		if out.Status != types.LifecyclePolicyPreviewStatusInProgress {
 			if out.Status != types.LifecyclePolicyPreviewStatusComplete {
-				return nil, out.Status, nil
+				return nil, out.Status, out.LifecyclePolicyText, nil
 			}
 			results, err := c.previewPages(ctx, repo, out)
-			return results, out.Status, err
+			return results, out.Status, out.LifecyclePolicyText, err
 		}
 		if time.Now().Add(opts.PollInterval).After(deadline) {
-			return nil, "", &Error{Op: opGetLifecyclePolicyPreview, Repository: repo, Kind: ErrTimeout,
+			return nil, "", nil, &Error{Op: opGetLifecyclePolicyPreview, Repository: repo, Kind: ErrTimeout,
 				Message: fmt.Sprintf("ECR lifecycle policy preview for repository %q still IN_PROGRESS after %s: retry later or allow a longer wait", repo, opts.Timeout)}
 		}
 		if err := sleep(ctx, opts.PollInterval); err != nil {
-			return nil, "", c.mapError(opGetLifecyclePolicyPreview, repo, err)
+			return nil, "", nil, c.mapError(opGetLifecyclePolicyPreview, repo, err)
 		}
 	}
 }

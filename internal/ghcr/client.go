@@ -1,27 +1,31 @@
-// Package ghcr is a client for the GitHub Packages REST API as the clean stage
-// needs it for ghcr.io: list a container package's versions (each version is
-// one manifest: its name is the digest, its tags are the image tags) and
-// delete versions by ID. It follows Link pagination, works for organisation-
-// and user-owned packages, waits out rate limits within a bound, retries
-// server errors, and turns GitHub's answers into one-line errors that name
-// the permission to grant.
+// Package ghcr is the clean stage's client for the GitHub Packages REST API
+// as ghcr.io needs it: list a container package's versions (each version is
+// one manifest: its name is the digest, its tags are the image tags), check
+// that the listing is consistent, and delete versions by ID.
+//
+// The HTTP work is google/go-github's (the Packages services of the
+// Organizations and Users APIs, Link paging, primary and secondary rate-limit
+// errors with their reset and retry times). What stays here is what
+// go-github leaves to its callers: finding which API path serves a package
+// (organisation, user, or the token's own user), retrying server errors and
+// waiting out rate limits within a bound, pacing requests under GitHub's
+// secondary limit, telling a missing permission from a missing version, and
+// one-line errors that say what to grant.
 package ghcr
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/registry-actions/registry/internal/report"
+	"github.com/google/go-github/v93/github"
 )
 
 // DefaultAPIURL is GitHub.com's REST API. In Actions the caller passes
@@ -33,14 +37,17 @@ const (
 	defaultMaxRetries       = 4
 	defaultRetryBaseDelay   = time.Second
 	maxRetryDelay           = 30 * time.Second
-	// GitHub asks clients hitting a secondary rate limit without Retry-After
-	// to wait at least a minute, then longer.
+	// GitHub asks clients hitting a secondary rate limit without
+	// Retry-After to wait at least a minute, then longer.
 	secondaryLimitWait = time.Minute
 	// Bounds the rate-limit loop even when GitHub keeps answering
 	// "Retry-After: 0".
 	maxRateLimitRetries = 10
-	maxBodyBytes        = 32 << 20
 	perPage             = 100
+	// A listing that changes while it is read is read again this many
+	// times before the run gives up.
+	listingAttempts = 3
+	packageType     = "container"
 )
 
 // Options configures a Client.
@@ -60,23 +67,26 @@ type Options struct {
 	// doubling with jitter.
 	MaxRetries     int
 	RetryBaseDelay time.Duration
+	// PointsPerWindow and PointsWindow pace requests under GitHub's
+	// secondary rate limit: 900 points a minute, a GET costing 1 point and
+	// a DELETE 5 (the defaults).
+	PointsPerWindow int
+	PointsWindow    time.Duration
 	// UserAgent names the tool; GitHub requires one.
 	UserAgent string
 }
 
 // Client talks to the GitHub Packages REST API. It is safe for concurrent use.
 type Client struct {
-	base       *url.URL
+	gh         *github.Client
 	token      string
-	http       *http.Client
 	maxWait    time.Duration
 	maxRetries int
 	baseDelay  time.Duration
-	userAgent  string
 
 	mu        sync.Mutex
 	owners    map[string]ownerKind // by lower-cased owner
-	prefixes  map[string]string    // package key -> path prefix that answered
+	paths     map[string]path      // package key -> path that answered
 	viewer    string               // login of the token's user, once known
 	viewerErr error
 }
@@ -89,6 +99,16 @@ const (
 	ownerUser
 )
 
+// path is where a package is served: /orgs/{owner}/…, /users/{owner}/… or
+// the token user's own /user/….
+type path int
+
+const (
+	pathOrg path = iota
+	pathUser
+	pathViewer
+)
+
 // New returns a client. It makes no request.
 func New(opts Options) (*Client, error) {
 	raw := opts.APIURL
@@ -99,19 +119,37 @@ func New(opts Options) (*Client, error) {
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, fmt.Errorf("GitHub API URL %q is not an http(s) URL", raw)
 	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	paced := *hc
+	next := paced.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	paced.Transport = &pacer{next: next, budget: opts.PointsPerWindow, window: opts.PointsWindow}
+	userAgent := opts.UserAgent
+	if userAgent == "" {
+		userAgent = "registry-actions"
+	}
+	apiURL := base.String() + "/"
+	ghOpts := []github.ClientOptionsFunc{github.WithHTTPClient(&paced), github.WithURLs(&apiURL, &apiURL), github.WithUserAgent(userAgent)}
+	if opts.Token != "" {
+		ghOpts = append(ghOpts, github.WithAuthToken(opts.Token))
+	}
+	gh, err := github.NewClient(ghOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("GitHub API client: %w", err)
+	}
 	c := &Client{
-		base:       base,
+		gh:         gh,
 		token:      opts.Token,
-		http:       opts.HTTPClient,
 		maxWait:    opts.MaxRateLimitWait,
 		maxRetries: opts.MaxRetries,
 		baseDelay:  opts.RetryBaseDelay,
-		userAgent:  opts.UserAgent,
 		owners:     map[string]ownerKind{},
-		prefixes:   map[string]string{},
-	}
-	if c.http == nil {
-		c.http = &http.Client{Timeout: 2 * time.Minute}
+		paths:      map[string]path{},
 	}
 	if c.maxWait <= 0 {
 		c.maxWait = defaultMaxRateLimitWait
@@ -121,9 +159,6 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.baseDelay <= 0 {
 		c.baseDelay = defaultRetryBaseDelay
-	}
-	if c.userAgent == "" {
-		c.userAgent = "registry-actions"
 	}
 	return c, nil
 }
@@ -138,78 +173,221 @@ type Version struct {
 	HTMLURL   string
 }
 
-type versionJSON struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	HTMLURL   string    `json:"html_url"`
-	Metadata  struct {
-		Container struct {
-			Tags []string `json:"tags"`
-		} `json:"container"`
-	} `json:"metadata"`
+// Listing is a package's versions, read consistently.
+type Listing struct {
+	Versions []Version
+	// VersionCount is the package's version_count, equal before and after
+	// the pages were read.
+	VersionCount int64
+	// Warnings are facts about the listing a reader should know.
+	Warnings []string
 }
 
 // ListVersions returns every active version of a container package, 100 per
-// request following Link rel="next". pkg is the package name, i.e. the image
-// path after ghcr.io/<owner>/ (it may contain '/').
-func (c *Client) ListVersions(ctx context.Context, owner, pkg string) ([]Version, error) {
-	var versions []Version
-	err := c.withPackage(ctx, owner, pkg, opList, func(prefix string) (*response, error) {
-		versions = nil
-		next := c.base.String() + prefix + "/versions?per_page=" + strconv.Itoa(perPage) + "&state=active"
-		seen := map[string]bool{}
-		for next != "" {
-			if seen[next] {
-				return nil, fmt.Errorf("GitHub API: the versions of container package %q link back to a page already read (%s)", owner+"/"+pkg, redact(next))
-			}
-			seen[next] = true
-			resp, err := c.do(ctx, http.MethodGet, next)
-			if err != nil || resp.status != http.StatusOK {
-				return resp, err
-			}
-			var page []versionJSON
-			if err := json.Unmarshal(resp.body, &page); err != nil {
-				return nil, fmt.Errorf("GitHub API: decode versions of container package %q: %v", owner+"/"+pkg, err)
-			}
-			for _, v := range page {
-				versions = append(versions, Version{
-					ID: v.ID, Digest: v.Name, Tags: v.Metadata.Container.Tags,
-					CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, HTMLURL: v.HTMLURL,
-				})
-			}
-			if next, err = c.nextLink(resp.header); err != nil {
-				return nil, err
-			}
-		}
-		return nil, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return versions, nil
-}
-
-// DeleteVersion deletes one version by ID (GitHub keeps it restorable for 30
-// days). Deleting a version that a retry already deleted is not an error.
-func (c *Client) DeleteVersion(ctx context.Context, owner, pkg string, id int64) error {
-	return c.withPackage(ctx, owner, pkg, opDelete, func(prefix string) (*response, error) {
-		resp, err := c.do(ctx, http.MethodDelete, c.base.String()+prefix+"/versions/"+strconv.FormatInt(id, 10))
+// request following the Link pages, and checks that the package held still
+// while it was read: its version_count is read before and after, and must
+// equal the number of distinct versions listed, with no version listed twice
+// (a deletion during the listing shifts later pages and skips versions; a
+// push shifts them the other way and repeats one). A listing that changed is
+// read again; one that keeps changing is an ErrInconsistent error, so that
+// nothing is planned from it. pkg is the package name, i.e. the image path
+// after ghcr.io/<owner>/ (it may contain '/').
+func (c *Client) ListVersions(ctx context.Context, owner, pkg string) (*Listing, error) {
+	var previous []int64
+	var problem string
+	for attempt := 1; attempt <= listingAttempts; attempt++ {
+		before, err := c.versionCount(ctx, owner, pkg)
 		if err != nil {
 			return nil, err
 		}
-		if resp.status == http.StatusNoContent || resp.status == http.StatusOK {
-			return nil, nil
+		versions, repeated, err := c.listPages(ctx, owner, pkg)
+		if err != nil {
+			return nil, err
 		}
-		if resp.status == http.StatusNotFound && resp.ambiguous {
-			// An earlier attempt failed without an answer; it may well
-			// have deleted the version.
-			return nil, nil
+		after, err := c.versionCount(ctx, owner, pkg)
+		if err != nil {
+			return nil, err
 		}
-		resp.versionID = id
-		return resp, nil
+		ids := make([]int64, len(versions))
+		for i, v := range versions {
+			ids[i] = v.ID
+		}
+		slices.Sort(ids)
+		stable := before == after && repeated == 0
+		switch {
+		case stable && int64(len(versions)) == before:
+			return &Listing{Versions: versions, VersionCount: before}, nil
+		case stable && slices.Equal(ids, previous):
+			// Two identical listings with a steady count that is not
+			// theirs: GitHub counts differently, the listing stands.
+			return &Listing{Versions: versions, VersionCount: before, Warnings: []string{fmt.Sprintf(
+				"GitHub reports version_count %d for the package but lists %d versions, the same twice in a row: the listing is used", before, len(versions))}}, nil
+		}
+		previous = ids
+		problem = fmt.Sprintf("version_count %d before and %d after, %d distinct versions listed", before, after, len(versions))
+		if repeated > 0 {
+			problem += fmt.Sprintf(", %d listed twice", repeated)
+		}
+	}
+	return nil, &Error{Op: opList, Owner: owner, Package: pkg, Kind: ErrInconsistent, Message: fmt.Sprintf(
+		"GitHub's listing of container package %q changed while it was read, %d times in a row (%s): a push or a deletion is in progress; nothing was deleted: run again when it has finished",
+		owner+"/"+pkg, listingAttempts, problem)}
+}
+
+// listPages reads every page of the versions list and counts the versions
+// a shifting list showed twice (kept once).
+func (c *Client) listPages(ctx context.Context, owner, pkg string) ([]Version, int, error) {
+	var versions []Version
+	seen := map[int64]bool{}
+	repeated := 0
+	err := c.withPackage(ctx, owner, pkg, opList, 0, func(p path) (*github.Response, error) {
+		versions, seen, repeated = nil, map[int64]bool{}, 0
+		opt := &github.PackageListOptions{State: github.Ptr("active"), ListOptions: github.ListOptions{PerPage: perPage}}
+		pages := map[int]bool{}
+		for {
+			if pages[opt.Page] {
+				return nil, fmt.Errorf("GitHub API: the versions of container package %q link back to page %d, already read", owner+"/"+pkg, opt.Page)
+			}
+			pages[opt.Page] = true
+			var page []*github.PackageVersion
+			resp, err := c.call(ctx, func(ctx context.Context) (*github.Response, error) {
+				var resp *github.Response
+				var err error
+				switch p {
+				case pathOrg:
+					page, resp, err = c.gh.Organizations.PackageGetAllVersions(ctx, owner, packageType, pkg, opt)
+				case pathUser:
+					page, resp, err = c.userPackageVersions(ctx, owner, pkg, opt)
+				default:
+					page, resp, err = c.gh.Users.ListPackageVersions(ctx, packageType, pkg, &github.ListPackageVersionsOptions{State: "active", ListOptions: opt.ListOptions})
+				}
+				return resp, err
+			})
+			if err != nil {
+				return resp, err
+			}
+			for _, v := range page {
+				if seen[v.GetID()] {
+					repeated++
+					continue
+				}
+				seen[v.GetID()] = true
+				versions = append(versions, versionFrom(v))
+			}
+			if resp.NextPage == 0 {
+				return nil, nil
+			}
+			opt.Page = resp.NextPage
+		}
 	})
+	return versions, repeated, err
+}
+
+// userPackageVersions lists a page of another user's package versions.
+// go-github's UsersService.ListUserPackageVersions takes no list options, so
+// it would read the first 30 versions only; the request is built here and
+// sent through go-github's client (errors, rate limits, Link pages).
+func (c *Client) userPackageVersions(ctx context.Context, owner, pkg string, opt *github.PackageListOptions) ([]*github.PackageVersion, *github.Response, error) {
+	u := fmt.Sprintf("users/%s/packages/%s/%s/versions?state=active&per_page=%d", url.PathEscape(owner), packageType, url.PathEscape(pkg), opt.PerPage)
+	if opt.Page > 0 {
+		u += fmt.Sprintf("&page=%d", opt.Page)
+	}
+	req, err := c.gh.NewRequest(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var page []*github.PackageVersion
+	resp, err := c.gh.Do(req, &page)
+	return page, resp, err
+}
+
+func versionFrom(v *github.PackageVersion) Version {
+	out := Version{ID: v.GetID(), Digest: v.GetName(), CreatedAt: v.GetCreatedAt().Time, UpdatedAt: v.GetUpdatedAt().Time, HTMLURL: v.GetHTMLURL()}
+	if m, ok := v.GetMetadata(); ok && m.Container != nil {
+		out.Tags = slices.Clone(m.Container.Tags)
+	}
+	return out
+}
+
+// versionCount reads the package's version_count.
+func (c *Client) versionCount(ctx context.Context, owner, pkg string) (int64, error) {
+	var count int64
+	err := c.withPackage(ctx, owner, pkg, opList, 0, func(p path) (*github.Response, error) {
+		return c.call(ctx, func(ctx context.Context) (*github.Response, error) {
+			var pk *github.Package
+			var resp *github.Response
+			var err error
+			switch p {
+			case pathOrg:
+				pk, resp, err = c.gh.Organizations.GetPackage(ctx, owner, packageType, pkg)
+			case pathUser:
+				pk, resp, err = c.gh.Users.GetPackage(ctx, owner, packageType, pkg)
+			default:
+				pk, resp, err = c.gh.Users.GetPackage(ctx, "", packageType, pkg)
+			}
+			if err == nil {
+				count = pk.GetVersionCount()
+			}
+			return resp, err
+		})
+	})
+	return count, err
+}
+
+// DeleteVersion deletes one version by ID (GitHub keeps it restorable for
+// 30 days). A version already gone is not an error. GitHub answers 404 both
+// for a version that is gone and for a token whose repository lacks the
+// Admin role on the package; the version is then read back: if it is still
+// there, the token may not delete it (ErrNoAdmin).
+func (c *Client) DeleteVersion(ctx context.Context, owner, pkg string, id int64) error {
+	return c.withPackage(ctx, owner, pkg, opDelete, id, func(p path) (*github.Response, error) {
+		resp, err := c.call(ctx, func(ctx context.Context) (*github.Response, error) {
+			switch p {
+			case pathOrg:
+				return c.gh.Organizations.PackageDeleteVersion(ctx, owner, packageType, pkg, id)
+			case pathUser:
+				return c.gh.Users.PackageDeleteVersion(ctx, owner, packageType, pkg, id)
+			default:
+				return c.gh.Users.PackageDeleteVersion(ctx, "", packageType, pkg, id)
+			}
+		})
+		if statusOf(resp) != http.StatusNotFound {
+			return resp, err
+		}
+		exists, gerr := c.versionExists(ctx, owner, pkg, p, id)
+		switch {
+		case gerr != nil:
+			return nil, gerr
+		case exists:
+			return nil, c.noAdminError(ctx, owner, pkg, p, id, err)
+		default:
+			return nil, nil // gone already, or deleted by an attempt whose answer was lost
+		}
+	})
+}
+
+// versionExists reads one version back.
+func (c *Client) versionExists(ctx context.Context, owner, pkg string, p path, id int64) (bool, error) {
+	resp, err := c.call(ctx, func(ctx context.Context) (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		switch p {
+		case pathOrg:
+			_, resp, err = c.gh.Organizations.PackageGetVersion(ctx, owner, packageType, pkg, id)
+		case pathUser:
+			_, resp, err = c.gh.Users.PackageGetVersion(ctx, owner, packageType, pkg, id)
+		default:
+			_, resp, err = c.gh.Users.PackageGetVersion(ctx, "", packageType, pkg, id)
+		}
+		return resp, err
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case statusOf(resp) == http.StatusNotFound:
+		return false, nil
+	}
+	return false, c.explain(opDelete, owner, pkg, id, resp, err)
 }
 
 const (
@@ -220,65 +398,57 @@ const (
 
 // withPackage runs call against the package's API path. Where the owner's
 // kind is unknown, or a user's private package is only reachable through
-// /user, candidates are tried in turn while GitHub answers 404; the path that
-// answers is remembered for the package. call returns a non-nil response for
-// an unexpected HTTP status, which becomes the error.
-func (c *Client) withPackage(ctx context.Context, owner, pkg, op string, call func(prefix string) (*response, error)) error {
-	return withContext(c.tryPackagePaths(ctx, owner, pkg, op, call), op, owner, pkg)
-}
-
-func (c *Client) tryPackagePaths(ctx context.Context, owner, pkg, op string, call func(prefix string) (*response, error)) error {
+// /user, candidates are tried in turn while GitHub answers 404; the path
+// that answers is remembered for the package. call's error with an HTTP
+// answer becomes this package's one-line error.
+func (c *Client) withPackage(ctx context.Context, owner, pkg, op string, id int64, call func(p path) (*github.Response, error)) error {
 	if owner == "" || pkg == "" {
 		return fmt.Errorf("GitHub package owner and name are required (got %q and %q)", owner, pkg)
 	}
 	key := strings.ToLower(owner) + "/" + strings.ToLower(pkg)
-	pkgPath := "/packages/container/" + url.PathEscape(pkg)
-
 	c.mu.Lock()
-	known, ok := c.prefixes[key]
+	known, ok := c.paths[key]
 	c.mu.Unlock()
-	var candidates []string
+	var candidates []path
 	if ok {
-		candidates = []string{known}
+		candidates = []path{known}
 	} else {
 		kind, err := c.ownerKind(ctx, owner)
 		if err != nil {
-			return err
+			return c.explain(op, owner, pkg, id, nil, err)
 		}
 		if kind != ownerUser {
-			candidates = append(candidates, "/orgs/"+url.PathEscape(owner)+pkgPath)
+			candidates = append(candidates, pathOrg)
 		}
 		if kind != ownerOrganization {
-			candidates = append(candidates, "/users/"+url.PathEscape(owner)+pkgPath, "/user"+pkgPath)
+			candidates = append(candidates, pathUser, pathViewer)
 		}
 	}
-
-	var last *response
-	for _, prefix := range candidates {
-		if strings.HasPrefix(prefix, "/user/") && !c.isViewer(ctx, owner) {
-			// /user/... names the token's own packages: never use it for
+	var resp *github.Response
+	var err error
+	for _, p := range candidates {
+		if p == pathViewer && !c.isViewer(ctx, owner) {
+			// /user/… names the token's own packages: never use it for
 			// another owner, whose same-named package it would reach.
 			continue
 		}
-		resp, err := call(prefix)
-		if err != nil {
-			return err
-		}
-		if resp == nil {
+		resp, err = call(p)
+		if err == nil {
 			c.mu.Lock()
-			c.prefixes[key] = prefix
+			c.paths[key] = p
 			c.mu.Unlock()
 			return nil
 		}
-		last = resp
-		if resp.status != http.StatusNotFound {
+		if statusOf(resp) != http.StatusNotFound || ok {
 			break
 		}
 	}
-	if last == nil {
-		last = &response{status: http.StatusNotFound}
+	if err == nil {
+		// Every path was skipped: only /user could serve it, for another user.
+		resp = &github.Response{Response: &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{}}}
+		err = errors.New("not found")
 	}
-	return c.statusError(op, owner, pkg, last)
+	return c.explain(op, owner, pkg, id, resp, err)
 }
 
 // ownerKind asks GET /users/{owner} whether owner is a user or an
@@ -292,31 +462,27 @@ func (c *Client) ownerKind(ctx context.Context, owner string) (ownerKind, error)
 	if ok {
 		return kind, nil
 	}
-	resp, err := c.do(ctx, http.MethodGet, c.base.String()+"/users/"+url.PathEscape(owner))
-	if err != nil {
-		var rateErr *Error
-		if errors.As(err, &rateErr) || ctx.Err() != nil {
-			return ownerUnknown, err
+	var user *github.User
+	resp, err := c.call(ctx, func(ctx context.Context) (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		user, resp, err = c.gh.Users.Get(ctx, owner)
+		return resp, err
+	})
+	switch {
+	case err == nil:
+		switch user.GetType() {
+		case "Organization":
+			kind = ownerOrganization
+		case "User":
+			kind = ownerUser
 		}
-		return ownerUnknown, nil
-	}
-	switch resp.status {
-	case http.StatusOK:
-		var u struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(resp.body, &u) == nil {
-			switch u.Type {
-			case "Organization":
-				kind = ownerOrganization
-			case "User":
-				kind = ownerUser
-			}
-		}
-	case http.StatusUnauthorized:
-		return ownerUnknown, c.statusError(opLookup, owner, "", resp)
-	case http.StatusNotFound:
-		return ownerUnknown, &Error{Op: opLookup, Owner: owner, Status: resp.status, Kind: ErrNotFound, GitHubMessage: resp.message(),
+	case errors.Is(err, ErrRateLimited) || ctx.Err() != nil:
+		return ownerUnknown, err // the operation it was for names it
+	case statusOf(resp) == http.StatusUnauthorized:
+		return ownerUnknown, c.explain(opLookup, owner, "", 0, resp, err)
+	case statusOf(resp) == http.StatusNotFound:
+		return ownerUnknown, &Error{Op: opLookup, Owner: owner, Status: http.StatusNotFound, Kind: ErrNotFound, GitHubMessage: githubMessage(err),
 			Message: fmt.Sprintf("GitHub user or organization %q not found: check the owner of the package (the first path segment after ghcr.io/)", owner)}
 	}
 	c.mu.Lock()
@@ -332,20 +498,20 @@ func (c *Client) isViewer(ctx context.Context, owner string) bool {
 	viewer, verr := c.viewer, c.viewerErr
 	c.mu.Unlock()
 	if viewer == "" && verr == nil {
-		resp, err := c.do(ctx, http.MethodGet, c.base.String()+"/user")
+		var user *github.User
+		_, err := c.call(ctx, func(ctx context.Context) (*github.Response, error) {
+			var resp *github.Response
+			var err error
+			user, resp, err = c.gh.Users.Get(ctx, "")
+			return resp, err
+		})
 		switch {
 		case err != nil:
 			verr = err
-		case resp.status != http.StatusOK:
-			verr = fmt.Errorf("HTTP %d", resp.status)
+		case user.GetLogin() == "":
+			verr = errors.New("no login")
 		default:
-			var u struct {
-				Login string `json:"login"`
-			}
-			if err := json.Unmarshal(resp.body, &u); err != nil || u.Login == "" {
-				verr = errors.New("no login")
-			}
-			viewer = u.Login
+			viewer = user.GetLogin()
 		}
 		c.mu.Lock()
 		c.viewer, c.viewerErr = viewer, verr
@@ -354,153 +520,76 @@ func (c *Client) isViewer(ctx context.Context, owner string) bool {
 	return verr == nil && strings.EqualFold(viewer, owner)
 }
 
-// nextLink returns the rel="next" URL of a Link header, "" on the last page.
-// It refuses to follow a link to another host, which would receive the token.
-func (c *Client) nextLink(h http.Header) (string, error) {
-	for _, link := range h.Values("Link") {
-		for _, part := range strings.Split(link, ",") {
-			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
-			if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
-				continue
-			}
-			isNext := false
-			for _, p := range strings.Split(params, ";") {
-				if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && k == "rel" && strings.Trim(v, `"`) == "next" {
-					isNext = true
-				}
-			}
-			if !isNext {
-				continue
-			}
-			next, err := c.base.Parse(strings.Trim(target, "<>"))
-			if err != nil {
-				return "", fmt.Errorf("GitHub API returned an invalid next-page link: %v", err)
-			}
-			if next.Scheme != c.base.Scheme || next.Host != c.base.Host {
-				return "", fmt.Errorf("GitHub API next-page link points to another host (%s); not following it", next.Host)
-			}
-			return next.String(), nil
-		}
-	}
-	return "", nil
-}
-
-// response is a finished HTTP exchange.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-	// ambiguous: an earlier attempt of this request failed without a
-	// usable answer (network error, 5xx), so it may have taken effect.
-	ambiguous bool
-	attempts  int
-	versionID int64
-}
-
-// message is GitHub's error message from a JSON error body.
-func (r *response) message() string {
-	var e struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(r.body, &e) == nil {
-		return report.OneLine(e.Message)
-	}
-	return ""
-}
-
-// do sends one request, retrying network failures and 5xx with backoff and
-// waiting out rate limits (429, or 403 with rate-limit headers) within
-// MaxRateLimitWait. Other statuses are returned to the caller.
-func (c *Client) do(ctx context.Context, method, target string) (*response, error) {
+// call runs one go-github request, retrying network failures and server
+// errors with backoff and waiting out rate limits (primary: until the
+// reset; secondary: Retry-After, else a minute and longer) within
+// MaxRateLimitWait. It returns the last answer and error.
+func (c *Client) call(ctx context.Context, do func(ctx context.Context) (*github.Response, error)) (*github.Response, error) {
 	var waited time.Duration
-	ambiguous := false
-	retries, rateLimited := 0, 0
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, method, target, nil)
-		if err != nil {
-			return nil, fmt.Errorf("GitHub API request %s %s: %v", method, redact(target), err)
+	retries, limited := 0, 0
+	for {
+		resp, err := do(ctx)
+		if err == nil {
+			return resp, nil
 		}
-		req.Header.Set("Accept", "application/vnd.github+json")
-		req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-		req.Header.Set("User-Agent", c.userAgent)
-		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
+		if ctx.Err() != nil {
+			return resp, ctx.Err()
 		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if retries >= c.maxRetries {
-				return nil, fmt.Errorf("GitHub API %s %s failed after %d attempts: %s", method, redact(target), attempt, report.OneLine(unwrapURLError(err).Error()))
-			}
-			retries++
-			ambiguous = true
-			if err := sleep(ctx, c.backoff(retries)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
-		resp.Body.Close()
-		r := &response{status: resp.StatusCode, header: resp.Header, body: body, ambiguous: ambiguous, attempts: attempt}
-		if readErr != nil && resp.StatusCode < 300 {
-			if retries >= c.maxRetries {
-				return nil, fmt.Errorf("GitHub API %s %s: reading the answer failed after %d attempts: %v", method, redact(target), attempt, readErr)
-			}
-			retries++
-			ambiguous = true
-			if err := sleep(ctx, c.backoff(retries)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-
-		if wait, resetAt, limited := rateLimit(r, rateLimited, time.Now()); limited {
-			rateLimited++
-			if rateLimited > maxRateLimitRetries || waited+wait > c.maxWait {
-				return nil, rateLimitError(r, wait, resetAt, c.maxWait)
+		if wait, resetAt, ok := rateLimitWait(resp, err, limited, time.Now()); ok {
+			limited++
+			if limited > maxRateLimitRetries || waited+wait > c.maxWait {
+				return resp, rateLimitError(err, wait, resetAt, c.maxWait)
 			}
 			if err := sleep(ctx, wait); err != nil {
-				return nil, err
+				return resp, err
 			}
 			waited += wait
 			continue
 		}
-		if r.status >= 500 && retries < c.maxRetries {
-			retries++
-			ambiguous = true
-			delay := c.backoff(retries)
-			if after, ok := retryAfter(r.header, time.Now()); ok && after < maxRetryDelay {
-				delay = max(delay, after)
+		transient := resp == nil || resp.StatusCode >= 500
+		if !transient || retries >= c.maxRetries {
+			if transient {
+				return resp, &retriesError{err: err, attempts: retries + 1}
 			}
-			if err := sleep(ctx, delay); err != nil {
-				return nil, err
-			}
-			continue
+			return resp, err
 		}
-		return r, nil
+		retries++
+		if err := sleep(ctx, c.backoff(retries)); err != nil {
+			return resp, err
+		}
 	}
 }
 
-// rateLimit decides whether a response is a rate-limit refusal and how long
-// to wait before trying again.
-func rateLimit(r *response, previous int, now time.Time) (wait time.Duration, resetAt time.Time, limited bool) {
-	if r.status != http.StatusTooManyRequests && r.status != http.StatusForbidden {
-		return 0, time.Time{}, false
-	}
-	// Retry-After rules when present (secondary limits, 429); the primary
-	// limit's reset time only when the primary limit is what ran out.
-	if after, ok := retryAfter(r.header, now); ok {
-		return after, time.Time{}, true
-	}
-	reset, err := strconv.ParseInt(r.header.Get("X-RateLimit-Reset"), 10, 64)
-	if r.header.Get("X-RateLimit-Remaining") == "0" && err == nil {
-		resetAt = time.Unix(reset, 0)
+// retriesError is a transient failure that outlasted the retries.
+type retriesError struct {
+	err      error
+	attempts int
+}
+
+func (e *retriesError) Error() string { return e.err.Error() }
+func (e *retriesError) Unwrap() error { return e.err }
+
+// rateLimitWait decides whether an error is a rate-limit refusal and how
+// long to wait before trying again.
+func rateLimitWait(resp *github.Response, err error, previous int, now time.Time) (wait time.Duration, resetAt time.Time, limited bool) {
+	var primary *github.RateLimitError
+	if errors.As(err, &primary) {
+		resetAt = primary.Rate.Reset.Time
 		// The reset time has one-second resolution: wait past it.
 		return max(resetAt.Sub(now), 0) + time.Second, resetAt, true
 	}
-	if r.status == http.StatusTooManyRequests || strings.Contains(strings.ToLower(r.message()), "rate limit") {
+	var secondary *github.AbuseRateLimitError
+	if errors.As(err, &secondary) {
+		if secondary.RetryAfter != nil {
+			return max(*secondary.RetryAfter, 0), time.Time{}, true
+		}
+		return secondaryLimitWait << min(previous, 4), time.Time{}, true
+	}
+	// A 429, or a 403 that says so, without the headers go-github reads.
+	if s := statusOf(resp); s == http.StatusTooManyRequests || s == http.StatusForbidden && strings.Contains(strings.ToLower(githubMessage(err)), "rate limit") {
+		if after, ok := retryAfter(resp.Header, now); ok {
+			return after, time.Time{}, true
+		}
 		return secondaryLimitWait << min(previous, 4), time.Time{}, true
 	}
 	return 0, time.Time{}, false
@@ -512,7 +601,8 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+	var secs int
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 && fmt.Sprint(secs) == v {
 		return time.Duration(secs) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
@@ -542,19 +632,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// redact drops the query string: it never holds the token, but keeps messages short.
-func redact(target string) string {
-	if u, err := url.Parse(target); err == nil {
-		u.RawQuery = ""
-		return u.String()
+func statusOf(resp *github.Response) int {
+	if resp == nil || resp.Response == nil {
+		return 0
 	}
-	return target
-}
-
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+	return resp.StatusCode
 }

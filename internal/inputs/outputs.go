@@ -42,6 +42,7 @@ const (
 	OutFailed       = "failed"
 	OutPlan         = "plan"
 	OutPolicy       = "policy"
+	OutInventory    = "inventory"
 )
 
 // OutputFormat says what an output's value looks like, so that text from
@@ -117,17 +118,19 @@ func AllOutputs() []Output {
 
 		// clean
 		{Name: OutDeleted, Stages: []Stage{Clean}, Format: LineList,
-			Description: "Manifests deleted, as repository@digest, one per line."},
+			Description: "enforce: manifests deleted, as repository@digest, one per line; when deleting stopped midway, those deleted before it stopped. Not written by list, preview or apply, nor when the listing failed."},
 		{Name: OutDeletedCount, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Number of manifests deleted (in preview: that the plan would delete)."},
+			Description: "Number of manifests deleted (preview: that the plan would delete). Not written when a listing failed or was inconsistent (nothing deleted)."},
 		{Name: OutKeptCount, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Number of manifests kept."},
+			Description: "Number of manifests kept. Written only when every repository was evaluated."},
 		{Name: OutFailed, Stages: []Stage{Clean}, Format: LineList,
-			Description: "Planned deletions that did not happen (refused, or kept because their index or subject stayed), as repository@digest, one per line."},
+			Description: "enforce: planned deletions that did not happen (refused, dropped by the re-check, or kept because their index or subject stayed), as repository@digest, one per line."},
 		{Name: OutPlan, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and what became of it."},
+			Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and the state of each deletion (the next run finishes what a stopped run left). Written once the plan file is."},
 		{Name: OutPolicy, Stages: []Stage{Clean}, Format: JSONDocument,
-			Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR."},
+			Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR. Written whenever a policy was given, even if the run failed later."},
+		{Name: OutInventory, Stages: []Stage{Clean}, Format: SingleLine,
+			Description: "Path of the JSON repository inventory: every image, newest push first, with tags, digest, push time (or the creation time used), size, platforms, attached signatures and attestations, and the rule that keeps or expires it. Written once every repository was listed."},
 	}
 }
 

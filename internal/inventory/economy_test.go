@@ -74,7 +74,7 @@ func TestAPIEconomy(t *testing.T) {
 		economy(t, "ECR", fmt.Sprintf("read %d manifests", n), "⌈N/100⌉ BatchGetImage", srv.Calls(fakeecr.OpBatchGetImage), ceilDiv(n, 100))
 		pl := plan(inv)
 		d := len(pl.Delete)
-		del := store.Delete(context.Background(), inv, pl.Delete)
+		del := store.Delete(context.Background(), inv, pl.Delete, nil)
 		if del.Err != nil || len(del.Deleted) != d {
 			t.Fatalf("deleted %d of %d: %v", len(del.Deleted), d, del.Err)
 		}
@@ -106,7 +106,7 @@ func TestAPIEconomy(t *testing.T) {
 		economy(t, "GHCR", fmt.Sprintf("read %d manifests", n), "N registry GETs", reg.count("GET manifests"), n)
 		pl := plan(inv)
 		d := len(pl.Delete)
-		del := store.Delete(context.Background(), inv, pl.Delete)
+		del := store.Delete(context.Background(), inv, pl.Delete, nil)
 		if del.Err != nil || len(del.Deleted) != d {
 			t.Fatalf("deleted %d of %d: %v", len(del.Deleted), d, del.Err)
 		}
@@ -130,9 +130,9 @@ func TestAPIEconomy(t *testing.T) {
 		}
 		economy(t, "OCI", fmt.Sprintf("resolve %d tags", tags), "T HEADs", reg.count("HEAD manifests"), tags)
 		economy(t, "OCI", fmt.Sprintf("read %d manifests", manifests), "M GETs", reg.count("GET manifests"), manifests)
-		economy(t, "OCI", "date 40 indexes by their images' configs", "one GET per platform config", reg.count("GET blobs"), 80)
+		economy(t, "OCI", "date 40 indexes by their images' configs, prove 40 signatures by their payloads", "one GET per platform config and per signature payload", reg.count("GET blobs"), 120)
 		pl := plan(inv)
-		del := store.Delete(context.Background(), inv, pl.Delete)
+		del := store.Delete(context.Background(), inv, pl.Delete, nil)
 		if del.Err != nil || len(del.Deleted) != manifests {
 			t.Fatalf("deleted %d of %d: %v", len(del.Deleted), manifests, del.Err)
 		}

@@ -80,7 +80,7 @@ func TestECRListingAndDeletingCostBatches(t *testing.T) {
 	for _, img := range stored[:150] {
 		order = append(order, img.Digest)
 	}
-	del := store.Delete(context.Background(), inv, order)
+	del := store.Delete(context.Background(), inv, order, nil)
 	if del.Err != nil || len(del.Deleted) != 150 {
 		t.Fatalf("deleted %d, err %v", len(del.Deleted), del.Err)
 	}
@@ -122,7 +122,7 @@ func TestECRDeletionReportsRefusalsAndHoldsBackTheirReferrers(t *testing.T) {
 	}
 	sig := roleDigests(refused, cleanfixture.RoleSignature)[0]
 	order = append(order, sig) // position 121: second batch
-	del := store.Delete(context.Background(), inv, order)
+	del := store.Delete(context.Background(), inv, order, nil)
 	if del.Err != nil {
 		t.Fatal(del.Err)
 	}
@@ -159,12 +159,12 @@ func TestECRDeletionStoppedMidwaySaysWhatWasNotAttempted(t *testing.T) {
 		order = append(order, b.Digest)
 	}
 	// The first batch goes through; then the role loses ecr:BatchDeleteImage.
-	del := store.Delete(context.Background(), inv, order[:100])
+	del := store.Delete(context.Background(), inv, order[:100], nil)
 	if len(del.Deleted) != 100 {
 		t.Fatalf("first batch: %+v", del)
 	}
 	srv.FailNext(fakeecr.OpBatchDeleteImage, -1, fakeecr.AccessDenied(fakeecr.OpBatchDeleteImage))
-	del = store.Delete(context.Background(), inv, order[100:])
+	del = store.Delete(context.Background(), inv, order[100:], nil)
 	if del.Err == nil || !strings.Contains(del.Err.Error(), "ecr:BatchDeleteImage") {
 		t.Fatalf("err = %v, want the missing permission named", del.Err)
 	}
@@ -195,7 +195,7 @@ func TestECRDeletingIndexesWithSignaturesCostsOneCallPer100(t *testing.T) {
 	if err != nil || len(plan.Delete) != 160 {
 		t.Fatalf("plan deletes %d (%v), want 160", len(plan.Delete), err)
 	}
-	del := store.Delete(context.Background(), inv, plan.Delete)
+	del := store.Delete(context.Background(), inv, plan.Delete, nil)
 	if del.Err != nil || len(del.Deleted) != 160 || len(srv.Images("app")) != 0 {
 		t.Fatalf("deleted %d, err %v, left %d", len(del.Deleted), del.Err, len(srv.Images("app")))
 	}

@@ -3,6 +3,8 @@ package inventory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -38,10 +40,11 @@ type fetchedManifest struct {
 	// gone), or the manifest could not be parsed; problem says which.
 	missing bool
 	problem string
-	// The config's creation time, read at most once.
-	once    sync.Once
-	created time.Time
-	cerr    error
+	// The config's creation time and platform, read at most once.
+	once     sync.Once
+	created  time.Time
+	platform string
+	cerr     error
 }
 
 func newManifestFetcher(repo name.Repository, opts []remote.Option, concurrency int) (*manifestFetcher, error) {
@@ -115,9 +118,16 @@ func (f *manifestFetcher) lookup(digest string) *fetchedManifest {
 // configCreated reads an image's config blob, once, for its created time;
 // zero for an index or an artifact without an image config.
 func (f *manifestFetcher) configCreated(ctx context.Context, digest string) (time.Time, error) {
+	created, _, err := f.config(ctx, digest)
+	return created, err
+}
+
+// config reads an image's config blob, once, for its created time and its
+// platform (os/architecture[/variant]).
+func (f *manifestFetcher) config(ctx context.Context, digest string) (time.Time, string, error) {
 	fm := f.lookup(digest)
 	if fm == nil || fm.missing || fm.info.IsIndex || fm.info.ConfigDigest == "" {
-		return time.Time{}, nil
+		return time.Time{}, "", nil
 	}
 	fm.once.Do(func() {
 		img, err := fm.desc.Image()
@@ -130,8 +140,60 @@ func (f *manifestFetcher) configCreated(ctx context.Context, digest string) (tim
 			return
 		}
 		fm.created = cfg.Created.Time
+		if cfg.OS != "" {
+			fm.platform = cfg.OS + "/" + cfg.Architecture
+			if cfg.Variant != "" {
+				fm.platform += "/" + cfg.Variant
+			}
+		}
 	})
-	return fm.created, fm.cerr
+	return fm.created, fm.platform, fm.cerr
+}
+
+// retryMissing forgets the manifests that could not be read, so that the
+// next fetch asks again (a listing made afresh must not reuse a 404).
+func (f *manifestFetcher) retryMissing() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for d, fm := range f.fetched {
+		if fm == nil || fm.missing {
+			delete(f.fetched, d)
+		}
+	}
+}
+
+// info is the manifest of a digest read so far.
+func (f *manifestFetcher) info(digest string) (manifestInfo, bool) {
+	fm := f.lookup(digest)
+	if fm == nil || fm.missing {
+		return manifestInfo{}, false
+	}
+	return fm.info, true
+}
+
+// blob reads a small blob of the repository, checking its digest.
+func (f *manifestFetcher) blob(ctx context.Context, digest string) ([]byte, error) {
+	layer, err := f.puller.Layer(ctx, f.repo.Digest(digest))
+	if err == nil {
+		var rc io.ReadCloser
+		if rc, err = layer.Compressed(); err == nil {
+			defer rc.Close()
+			data, rerr := io.ReadAll(io.LimitReader(rc, maxProofBlob+1))
+			switch {
+			case rerr != nil:
+				err = rerr
+			case len(data) > maxProofBlob:
+				return nil, fmt.Errorf("blob %s of %s is larger than %d bytes", digest, f.repo.Name(), maxProofBlob)
+			default:
+				// The verifying reader checks the digest at EOF.
+				return data, nil
+			}
+		}
+	}
+	if isNotFound(err) {
+		return nil, errBlobMissing
+	}
+	return nil, registry.Explain(err, "read blob "+Short(digest)+" of", f.repo.Name(), registry.Read)
 }
 
 func isNotFound(err error) bool {
@@ -145,4 +207,37 @@ func statusOf(err error) int {
 		return terr.StatusCode
 	}
 	return 0
+}
+
+// platforms reads the config of each top-level image that is not an index
+// (one small blob each, read once) for its platform, shown in the inventory
+// report.
+func platforms(ctx context.Context, f *manifestFetcher, inv *Inventory) error {
+	top := topLevel(inv.Artifacts)
+	var g errgroup.Group
+	g.SetLimit(f.concurrency)
+	var mu sync.Mutex
+	for i := range inv.Artifacts {
+		a := &inv.Artifacts[i]
+		d := inv.detail(a.Digest)
+		if !top[a.Digest] || len(d.Platforms) > 0 || d.Kind != KindImage {
+			continue
+		}
+		g.Go(func() error {
+			_, platform, err := f.config(ctx, a.Digest)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil:
+				// The platform is for the report only: say so and go on.
+				inv.Warnings = append(inv.Warnings, fmt.Sprintf("the config of %s cannot be read for its platform: %s", Short(a.Digest), err))
+			case platform != "":
+				d.Platforms = []string{platform}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }

@@ -16,7 +16,7 @@ import (
 
 // GitHubAPI is the part of the GitHub Packages API a GHCR inventory needs.
 type GitHubAPI interface {
-	ListVersions(ctx context.Context, owner, pkg string) ([]ghcr.Version, error)
+	ListVersions(ctx context.Context, owner, pkg string) (*ghcr.Listing, error)
 	DeleteVersion(ctx context.Context, owner, pkg string, id int64) error
 }
 
@@ -37,6 +37,9 @@ type GHCR struct {
 	Remote []remote.Option
 	// Concurrency bounds manifest reads in flight (default 8).
 	Concurrency int
+
+	fetcher *manifestFetcher
+	proofs  prover
 }
 
 // SplitGHCR splits a ghcr.io repository path ("owner/some/package") into the
@@ -53,17 +56,19 @@ func (g *GHCR) Kind() lifecycle.RegistryKind { return lifecycle.RegistryGHCR }
 
 func (g *GHCR) Repository() string { return g.Repo.Name() }
 
-// Inventory lists the package's versions (100 per request, following Link)
-// and reads each version's manifest once, several at a time.
+// Inventory lists the package's versions (100 per request, following Link,
+// checked against the package's version_count) and reads each version's
+// manifest once, several at a time, and the config of each top-level image
+// for its platform.
 func (g *GHCR) Inventory(ctx context.Context) (*Inventory, error) {
-	versions, err := g.API.ListVersions(ctx, g.Owner, g.Package)
+	listing, err := g.API.ListVersions(ctx, g.Owner, g.Package)
 	if err != nil {
 		return nil, err
 	}
-	inv := &Inventory{Repository: g.Repository(), Kind: lifecycle.RegistryGHCR, Clocks: map[Clock]int{}, versionIDs: map[string]int64{}}
+	inv := &Inventory{Repository: g.Repository(), Kind: lifecycle.RegistryGHCR, Clocks: map[Clock]int{}, versionIDs: map[string]int64{}, Warnings: slices.Clone(listing.Warnings)}
 	byDigest := map[string]int{}
 	var digests []string
-	for _, v := range versions {
+	for _, v := range listing.Versions {
 		if !strings.HasPrefix(v.Digest, "sha256:") && !strings.HasPrefix(v.Digest, "sha512:") {
 			inv.Warnings = append(inv.Warnings, fmt.Sprintf("version %d is named %q, not a digest: skipped", v.ID, v.Digest))
 			continue
@@ -91,24 +96,35 @@ func (g *GHCR) Inventory(ctx context.Context) (*Inventory, error) {
 			PushedAt: v.CreatedAt,
 		})
 	}
-	fetcher, err := newManifestFetcher(g.Repo, g.Remote, g.Concurrency)
-	if err != nil {
-		return nil, err
+	if g.fetcher == nil {
+		if g.fetcher, err = newManifestFetcher(g.Repo, g.Remote, g.Concurrency); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := fetcher.fetch(ctx, digests); err != nil {
+	g.fetcher.retryMissing()
+	if _, err := g.fetcher.fetch(ctx, digests); err != nil {
 		return nil, err
 	}
 	for i := range inv.Artifacts {
 		a := &inv.Artifacts[i]
-		fm := fetcher.lookup(a.Digest)
+		inv.detail(a.Digest).Clock = ClockGitHub
+		fm := g.fetcher.lookup(a.Digest)
 		if fm == nil || fm.missing {
-			inv.Warnings = append(inv.Warnings, fmt.Sprintf("version %d (%s) is listed but its manifest cannot be read (%s): judged without children or subject", inv.versionIDs[a.Digest], Short(a.Digest), problemOf(fm)))
+			inv.Unreadable = append(inv.Unreadable, Unreadable{Digest: a.Digest, Tags: a.Tags,
+				Reason: fmt.Sprintf("version %d: %s", inv.versionIDs[a.Digest], problemOf(fm))})
 			continue
 		}
 		a.MediaType = fm.info.MediaType
 		a.Size = fm.info.Size
 		a.Children = fm.info.childDigests()
 		a.Subject = fm.info.Subject
+	}
+	if err := g.proofs.attach(ctx, inv, g.fetcher.info, g.fetcher.blob, g.fetcher.concurrency); err != nil {
+		return nil, err
+	}
+	describe(inv, g.fetcher.info)
+	if err := platforms(ctx, g.fetcher, inv); err != nil {
+		return nil, err
 	}
 	inv.Clocks[ClockGitHub] = len(topLevel(inv.Artifacts))
 	return inv, nil
@@ -122,17 +138,19 @@ func problemOf(fm *fetchedManifest) string {
 }
 
 // Delete deletes package versions one by one, in plan order. A missing
-// permission or a rate limit that outlasts its wait ends the run; a version
-// GitHub will not delete (too many downloads, the package's last version)
-// is reported and the rest go on.
-func (g *GHCR) Delete(ctx context.Context, inv *Inventory, order []string) *Deletion {
-	return deleteOneByOne(ctx, inv, order, func(ctx context.Context, d string) error {
+// permission (including GitHub's 404 to a token without the Admin role,
+// recognised at the first refusal) or a rate limit that outlasts its wait
+// ends the run; a version GitHub will not delete (too many downloads, the
+// package's last tagged version) is reported and the rest go on.
+func (g *GHCR) Delete(ctx context.Context, inv *Inventory, order []string, progress func(*Deletion)) *Deletion {
+	return deleteOneByOne(ctx, inv, order, progress, func(ctx context.Context, d string) error {
 		id, ok := inv.versionIDs[d]
 		if !ok {
 			return fmt.Errorf("%s is not a version of container package %q", d, g.Owner+"/"+g.Package)
 		}
 		return g.API.DeleteVersion(ctx, g.Owner, g.Package, id)
 	}, func(err error) bool {
-		return errors.Is(err, ghcr.ErrForbidden) || errors.Is(err, ghcr.ErrUnauthorized) || errors.Is(err, ghcr.ErrRateLimited) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		return errors.Is(err, ghcr.ErrForbidden) || errors.Is(err, ghcr.ErrNoAdmin) || errors.Is(err, ghcr.ErrUnauthorized) || errors.Is(err, ghcr.ErrRateLimited) ||
+			errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	})
 }

@@ -156,7 +156,7 @@ func seedECR(t *testing.T, srv *fakeecr.Server, repo string, pushed time.Time, b
 	for _, b := range built {
 		for _, m := range b.Manifests {
 			srv.AddImages(repo, fakeecr.Image{Digest: m.Digest, Tags: m.Tags, PushedAt: pushed, SizeBytes: m.Size,
-				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject})
+				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject, Blobs: m.Blobs})
 		}
 	}
 }

@@ -16,6 +16,7 @@ package inventory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -52,9 +53,83 @@ type Inventory struct {
 	// stop the listing.
 	Notes    []string `json:"notes,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Unreadable are manifests the registry lists but would not return (a
+	// 404 for a listed version, a manifest that is not JSON). A plan made
+	// from such a listing could judge an index without its children, so
+	// Consistent refuses it.
+	Unreadable []Unreadable `json:"unreadable,omitempty"`
+	// Details says, per digest, what a reader of an inventory report wants
+	// to know beyond the lifecycle fields.
+	Details map[string]*Detail `json:"-"`
 
 	// versionIDs maps digests to GitHub package version ids (GHCR).
 	versionIDs map[string]int64
+}
+
+// Unreadable is a listed manifest that could not be read.
+type Unreadable struct {
+	Digest string   `json:"digest"`
+	Tags   []string `json:"tags,omitempty"`
+	Reason string   `json:"reason"`
+}
+
+// Detail is what an inventory report shows about a manifest besides its
+// lifecycle fields.
+type Detail struct {
+	// Kind is what the manifest is: one of the Kind* constants.
+	Kind string `json:"kind"`
+	// Platforms: an index's platform images, or an image's own platform
+	// when its config was read.
+	Platforms []string `json:"platforms,omitempty"`
+	// Clock says where PushedAt came from.
+	Clock Clock `json:"clock,omitempty"`
+}
+
+// Kinds of manifests in a report.
+const (
+	KindIndex       = "index"
+	KindImage       = "image"
+	KindPlatform    = "platform image"
+	KindAttestation = "attestation manifest"
+	KindSignature   = "signature"
+	KindInToto      = "attestation"
+	KindSBOM        = "sbom"
+	KindReferrers   = "referrers index"
+	KindReferrer    = "referrer"
+	KindArtifact    = "artifact"
+)
+
+// ErrInconsistent: the registry listed a manifest it would not return.
+var ErrInconsistent = errors.New("the repository listing is inconsistent")
+
+// Consistent returns an error naming the unreadable manifests, if any: a
+// plan must not be made, nor deletions sent, from such a listing.
+func (inv *Inventory) Consistent() error {
+	if len(inv.Unreadable) == 0 {
+		return nil
+	}
+	var names []string
+	for i, u := range inv.Unreadable {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(inv.Unreadable)-3))
+			break
+		}
+		names = append(names, Short(u.Digest)+lifecycle.DescribeTags(u.Tags)+": "+u.Reason)
+	}
+	return fmt.Errorf("%w: %s lists %s it cannot return (%s), so what references what is unknown and nothing was deleted: run again; if it persists, the registry holds a broken manifest",
+		ErrInconsistent, inv.Repository, plural(len(inv.Unreadable), "manifest"), strings.Join(names, "; "))
+}
+
+func (inv *Inventory) detail(digest string) *Detail {
+	if inv.Details == nil {
+		inv.Details = map[string]*Detail{}
+	}
+	d := inv.Details[digest]
+	if d == nil {
+		d = &Detail{}
+		inv.Details[digest] = d
+	}
+	return d
 }
 
 // Store is one repository in a registry.
@@ -64,14 +139,18 @@ type Store interface {
 	Kind() lifecycle.RegistryKind
 	// Repository is the full repository name.
 	Repository() string
-	// Inventory lists every manifest the registry shows.
+	// Inventory lists every manifest the registry shows. Called again on
+	// the same Store, it lists afresh but reads only manifests it has not
+	// read before (a digest names its content for good).
 	Inventory(ctx context.Context) (*Inventory, error)
 	// Delete deletes digests in the given order (a plan's Delete list:
 	// parents before children). A digest whose parent in the list was not
 	// deleted is not attempted: when an index or an image stays, so do its
 	// platform manifests and signatures. Per-digest failures are reported,
 	// not returned as errors; Deletion.Err says why deleting stopped early.
-	Delete(ctx context.Context, inv *Inventory, order []string) *Deletion
+	// progress, when not nil, is called with the outcome so far after each
+	// request, so that a caller can record the state of a partial run.
+	Delete(ctx context.Context, inv *Inventory, order []string, progress func(*Deletion)) *Deletion
 }
 
 // Deletion is the outcome of Store.Delete.
@@ -100,7 +179,7 @@ type NotAttempted struct {
 
 // Parents maps each digest to the digests that reference it in the
 // inventory: the indexes listing it and, for a referrer, the subjects it
-// names (explicitly or through a cosign tag such as sha256-<hex>.sig).
+// names (its OCI subject, or what its proven cosign tag names).
 func Parents(artifacts []lifecycle.Artifact) map[string][]string {
 	indexes, subjects := parentEdges(artifacts)
 	for d, ps := range subjects {
@@ -132,13 +211,8 @@ func parentEdges(artifacts []lifecycle.Artifact) (indexes, subjects map[string][
 		for _, c := range a.Children {
 			add(indexes, c, a.Digest)
 		}
-		if a.Subject != "" {
-			add(subjects, a.Digest, a.Subject)
-		}
-		for _, t := range a.Tags {
-			if s, _, ok := lifecycle.SubjectFromCosignTag(t); ok {
-				add(subjects, a.Digest, s)
-			}
+		for _, s := range a.Subjects() {
+			add(subjects, a.Digest, s)
 		}
 	}
 	return indexes, subjects
@@ -198,10 +272,17 @@ func (g *guard) notAttempted(d, parent string) NotAttempted {
 // deleteOneByOne deletes in order with one call per digest. stop reports
 // whether an error ends all deletions (a permission missing) rather than
 // this digest's alone.
-func deleteOneByOne(ctx context.Context, inv *Inventory, order []string, del func(ctx context.Context, digest string) error, stop func(error) bool) *Deletion {
+func deleteOneByOne(ctx context.Context, inv *Inventory, order []string, progress func(*Deletion), del func(ctx context.Context, digest string) error, stop func(error) bool) *Deletion {
 	res := &Deletion{}
 	g := newGuard(inv, order)
+	if progress == nil {
+		progress = func(*Deletion) {}
+	}
+	defer progress(res)
 	for i, d := range order {
+		if i > 0 {
+			progress(res)
+		}
 		if ctx.Err() != nil {
 			res.Err = ctx.Err()
 			res.NotAttempted = append(res.NotAttempted, rest(order[i:], "deleting stopped: "+ctx.Err().Error())...)
@@ -246,6 +327,8 @@ type manifestInfo struct {
 	Children     []childRef
 	Subject      string
 	ConfigDigest string
+	ConfigType   string
+	Layers       []layerRef
 	// Size is the manifest plus, for an image, its config and layers.
 	Size int64
 	// Created is the org.opencontainers.image.created annotation.
@@ -258,9 +341,15 @@ type childRef struct {
 	Platform string // os/arch, "" when not given
 }
 
+type layerRef struct {
+	Digest    string
+	MediaType string
+	Size      int64
+}
+
 // isAttestation reports whether an index entry is a buildx attestation
 // manifest rather than a platform image.
-func (c childRef) isAttestation() bool { return c.Platform == "unknown/unknown" }
+func (c childRef) isAttestation() bool { return strings.HasPrefix(c.Platform, "unknown/unknown") }
 
 // Media types of indexes.
 const (
@@ -279,13 +368,16 @@ func parseManifest(body []byte, mediaType string) (manifestInfo, error) {
 			Size      int64  `json:"size"`
 		} `json:"config"`
 		Layers []struct {
-			Size int64 `json:"size"`
+			Digest    string `json:"digest"`
+			MediaType string `json:"mediaType"`
+			Size      int64  `json:"size"`
 		} `json:"layers"`
 		Manifests []struct {
 			Digest   string `json:"digest"`
 			Platform *struct {
 				OS           string `json:"os"`
 				Architecture string `json:"architecture"`
+				Variant      string `json:"variant"`
 			} `json:"platform"`
 		} `json:"manifests"`
 		Subject *struct {
@@ -314,6 +406,9 @@ func parseManifest(body []byte, mediaType string) (manifestInfo, error) {
 		ref := childRef{Digest: c.Digest}
 		if c.Platform != nil {
 			ref.Platform = c.Platform.OS + "/" + c.Platform.Architecture
+			if c.Platform.Variant != "" {
+				ref.Platform += "/" + c.Platform.Variant
+			}
 		}
 		info.Children = append(info.Children, ref)
 	}
@@ -322,9 +417,11 @@ func parseManifest(body []byte, mediaType string) (manifestInfo, error) {
 	}
 	if !info.IsIndex && m.Config != nil {
 		info.ConfigDigest = m.Config.Digest
+		info.ConfigType = m.Config.MediaType
 		info.Size += m.Config.Size
 		for _, l := range m.Layers {
 			info.Size += l.Size
+			info.Layers = append(info.Layers, layerRef{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size})
 		}
 	}
 	if s := m.Annotations[AnnotationCreated]; s != "" {
@@ -355,16 +452,7 @@ func topLevel(artifacts []lifecycle.Artifact) map[string]bool {
 	out := map[string]bool{}
 	for i := range artifacts {
 		a := &artifacts[i]
-		if len(parents[a.Digest]) > 0 || a.Subject != "" {
-			continue
-		}
-		derived := false
-		for _, t := range a.Tags {
-			if _, _, ok := lifecycle.SubjectFromCosignTag(t); ok {
-				derived = true
-			}
-		}
-		if !derived {
+		if len(parents[a.Digest]) == 0 && len(a.Subjects()) == 0 {
 			out[a.Digest] = true
 		}
 	}

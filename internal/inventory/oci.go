@@ -41,6 +41,9 @@ type OCI struct {
 	Remote []remote.Option
 	// Concurrency bounds registry reads in flight (default 8).
 	Concurrency int
+
+	fetcher *manifestFetcher
+	proofs  prover
 }
 
 func (o *OCI) Kind() lifecycle.RegistryKind { return lifecycle.RegistryOCI }
@@ -53,10 +56,14 @@ func (o *OCI) Repository() string { return o.Repo.Name() }
 // its creation time.
 func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 	inv := &Inventory{Repository: o.Repository(), Kind: lifecycle.RegistryOCI, Clocks: map[Clock]int{}, Notes: []string{NoteNoPushTime, NoteUntaggedInvisible}}
-	fetcher, err := newManifestFetcher(o.Repo, o.Remote, o.Concurrency)
-	if err != nil {
-		return nil, err
+	if o.fetcher == nil {
+		var err error
+		if o.fetcher, err = newManifestFetcher(o.Repo, o.Remote, o.Concurrency); err != nil {
+			return nil, err
+		}
 	}
+	fetcher := o.fetcher
+	fetcher.retryMissing()
 	tags, err := o.listTags(ctx, fetcher.puller)
 	if err != nil {
 		return nil, err
@@ -66,8 +73,10 @@ func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 		return nil, err
 	}
 
-	// Read manifests until nothing new is referenced: children of indexes,
-	// subjects of referrers (a cosign tag names one too), referrers.
+	// Visit manifests until nothing new is referenced: children of indexes,
+	// subjects of referrers (a cosign tag names one too), referrers. Every
+	// visit asks for referrers afresh; manifests read by an earlier listing
+	// are not read again.
 	var next []string
 	for d := range tagsOf {
 		next = append(next, d)
@@ -75,26 +84,31 @@ func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 	slices.Sort(next)
 	referrersAPI := false
 	probed := false
+	visited := map[string]bool{}
 	var order []string
 	for len(next) > 0 {
-		read, err := fetcher.fetch(ctx, next)
-		if err != nil {
+		if _, err := fetcher.fetch(ctx, next); err != nil {
 			return nil, err
 		}
-		order = append(order, read...)
-		if !probed && len(read) > 0 {
+		for _, d := range next {
+			visited[d] = true
+		}
+		order = append(order, next...)
+		if !probed {
 			probed = true
-			referrersAPI, err = o.hasReferrersAPI(ctx, fetcher.puller, read[0])
+			referrersAPI, err = o.hasReferrersAPI(ctx, fetcher.puller, next[0])
 			if err != nil {
 				return nil, err
 			}
 		}
 		var found []string
-		for _, d := range read {
+		var present []string
+		for _, d := range next {
 			fm := fetcher.lookup(d)
 			if fm == nil || fm.missing {
 				continue
 			}
+			present = append(present, d)
 			found = append(found, fm.info.childDigests()...)
 			if fm.info.Subject != "" {
 				found = append(found, fm.info.Subject)
@@ -106,7 +120,7 @@ func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 			}
 		}
 		if referrersAPI {
-			refs, err := o.referrers(ctx, fetcher, read)
+			refs, err := o.referrers(ctx, fetcher, present)
 			if err != nil {
 				return nil, err
 			}
@@ -114,18 +128,18 @@ func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 		}
 		next = nil
 		for _, d := range found {
-			// After fetch returns, every digest read so far has an entry.
-			if fetcher.lookup(d) == nil && !slices.Contains(next, d) {
+			if !visited[d] && !slices.Contains(next, d) {
 				next = append(next, d)
 			}
 		}
+		slices.Sort(next)
 	}
 
 	for _, d := range order {
 		fm := fetcher.lookup(d)
 		if fm == nil || fm.missing {
 			if len(tagsOf[d]) > 0 {
-				inv.Warnings = append(inv.Warnings, fmt.Sprintf("tag %s points to %s, which cannot be read (%s): skipped", strings.Join(tagsOf[d], ", "), Short(d), problemOf(fm)))
+				o.unreadable(ctx, fetcher, inv, d, tagsOf[d], problemOf(fm))
 			}
 			continue // a subject or child that is not in the repository
 		}
@@ -138,13 +152,36 @@ func (o *OCI) Inventory(ctx context.Context) (*Inventory, error) {
 			Subject:   fm.info.Subject,
 		})
 	}
+	if err := o.proofs.attach(ctx, inv, fetcher.info, fetcher.blob, fetcher.concurrency); err != nil {
+		return nil, err
+	}
+	describe(inv, fetcher.info)
 	if err := o.date(ctx, fetcher, inv); err != nil {
+		return nil, err
+	}
+	if err := platforms(ctx, fetcher, inv); err != nil {
 		return nil, err
 	}
 	if !referrersAPI {
 		inv.Notes = append(inv.Notes, "The registry has no referrers API: OCI 1.1 referrers are found through the sha256-<hex> fallback tags.")
 	}
 	return inv, nil
+}
+
+// unreadable handles a tagged manifest the registry would not return. If its
+// tags still point at it, the registry keeps a dangling tag: the manifest
+// has been gone for good and the tag is skipped with a warning. If a tag
+// moved or vanished meanwhile, the repository changed while it was listed,
+// and the listing is inconsistent.
+func (o *OCI) unreadable(ctx context.Context, fetcher *manifestFetcher, inv *Inventory, digest string, tags []string, problem string) {
+	for _, t := range tags {
+		desc, err := fetcher.puller.Head(ctx, o.Repo.Tag(t))
+		if err != nil || desc.Digest.String() != digest {
+			inv.Unreadable = append(inv.Unreadable, Unreadable{Digest: digest, Tags: tags, Reason: problem + "; its tag " + t + " changed while the repository was listed"})
+			return
+		}
+	}
+	inv.Warnings = append(inv.Warnings, fmt.Sprintf("tag %s points to %s, which the registry cannot return (%s): skipped", strings.Join(tags, ", "), Short(digest), problem))
 }
 
 // listTags reads every page of the tags list.
@@ -271,6 +308,7 @@ func (o *OCI) date(ctx context.Context, fetcher *manifestFetcher, inv *Inventory
 			}
 			a.PushedAt = created
 			inv.Clocks[clock]++
+			inv.Details[a.Digest].Clock = clock
 			return nil
 		})
 	}
@@ -320,12 +358,12 @@ func (o *OCI) created(ctx context.Context, fetcher *manifestFetcher, digest stri
 // Delete deletes manifests one by one with the registry's DELETE, in plan
 // order. A registry that refuses deletes (405) or the credentials (401, 403)
 // ends the run at the first digest.
-func (o *OCI) Delete(ctx context.Context, inv *Inventory, order []string) *Deletion {
+func (o *OCI) Delete(ctx context.Context, inv *Inventory, order []string, progress func(*Deletion)) *Deletion {
 	pusher, err := remote.NewPusher(o.Remote...)
 	if err != nil {
 		return &Deletion{Err: err, NotAttempted: rest(order, "deleting could not start: "+err.Error())}
 	}
-	return deleteOneByOne(ctx, inv, order, func(ctx context.Context, d string) error {
+	return deleteOneByOne(ctx, inv, order, progress, func(ctx context.Context, d string) error {
 		ref := o.Repo.Digest(d)
 		err := pusher.Delete(ctx, ref)
 		switch {

@@ -73,7 +73,9 @@ func TestOCIInventoryFindsChildrenSignaturesAndReferrersThroughTags(t *testing.T
 	}
 
 	// API economy: one HEAD per tag, one GET per manifest, one config per
-	// image dated from its config (the index's two platform images).
+	// image dated from its config (the index's two platform images), the
+	// signature's payload (which proves what it signs) and the single
+	// image's config (for its platform).
 	tags := 0
 	for _, b := range []*cleanfixture.Built{old, recent} {
 		for _, m := range b.Manifests {
@@ -86,8 +88,8 @@ func TestOCIInventoryFindsChildrenSignaturesAndReferrersThroughTags(t *testing.T
 	if n := reg.count("GET manifests"); n != len(want) {
 		t.Errorf("GET manifests = %d, want one per manifest (%d)", n, len(want))
 	}
-	if n := reg.count("GET blobs"); n != 2 {
-		t.Errorf("GET blobs = %d, want the 2 platform configs", n)
+	if n := reg.count("GET blobs"); n != 4 {
+		t.Errorf("GET blobs = %d, want the 2 platform configs, the signature payload and the single image's config", n)
 	}
 	if n := reg.count("GET tags"); n != 1 {
 		t.Errorf("GET tags = %d, want 1 page", n)
@@ -155,7 +157,7 @@ func TestOCIDeleteRefusedByTheRegistryStopsAtOnce(t *testing.T) {
 		}
 		return 0
 	}
-	del := store.Delete(context.Background(), inv, b.Digests())
+	del := store.Delete(context.Background(), inv, b.Digests(), nil)
 	if !errors.Is(del.Err, inventory.ErrDeleteNotAllowed) || !strings.Contains(del.Err.Error(), "REGISTRY_STORAGE_DELETE_ENABLED") {
 		t.Fatalf("err = %v, want a clear refusal", del.Err)
 	}
@@ -187,7 +189,7 @@ func TestOCIDeleteKeepsChildrenOfAnIndexThatCouldNotBeDeleted(t *testing.T) {
 	}
 	order := append([]string{a.Digest, b.Digest}, a.Digests()[1:]...)
 	order = append(order, b.Digests()[1:]...)
-	del := store.Delete(context.Background(), inv, order)
+	del := store.Delete(context.Background(), inv, order, nil)
 	if del.Err != nil {
 		t.Fatalf("a refusal of one digest stopped everything: %v", del.Err)
 	}
@@ -217,6 +219,9 @@ func TestParentsFromChildrenSubjectsAndCosignTags(t *testing.T) {
 	var arts []lifecycle.Artifact
 	for _, m := range b.Manifests {
 		a := lifecycle.Artifact{Digest: m.Digest, Tags: m.Tags, Subject: m.Subject}
+		if m.Role == cleanfixture.RoleSignature {
+			a.AttachedTo = b.Digest // as the inventory proves from its payload
+		}
 		if m.Role == cleanfixture.RoleImage {
 			a.Children = append(roleDigests(b, cleanfixture.RolePlatform), "sha256:"+strings.Repeat("0", 64)) // an absent child is ignored
 		}

@@ -49,7 +49,7 @@ func benchInventory(n int) []Artifact {
 				Artifact{Digest: amd, PushedAt: a.PushedAt},
 				Artifact{Digest: arm, PushedAt: a.PushedAt},
 				Artifact{Digest: digestOf(fmt.Sprintf("bench-%d-sig", i)), PushedAt: a.PushedAt,
-					Tags: []string{strings.Replace(a.Digest, ":", "-", 1) + ".sig"}})
+					Tags: []string{strings.Replace(a.Digest, ":", "-", 1) + ".sig"}, AttachedTo: a.Digest})
 		}
 		inv = append(inv, a)
 	}

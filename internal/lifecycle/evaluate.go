@@ -22,7 +22,36 @@ type EvalOptions struct {
 	// DeleteOrphans also deletes referrers whose subject is no longer in the
 	// repository (signatures and attestations of deleted images).
 	DeleteOrphans bool
+	// Held digests are kept like protected ones, each for the reason given
+	// (shown in the plan).
+	Held []Hold
+	// UntaggedGrace holds every untagged artifact pushed less than this
+	// long before Now: a push in progress writes platform manifests before
+	// the index that lists them, and they must not look like leftovers.
+	// Artifacts without a push time are not affected.
+	UntaggedGrace time.Duration
+	// KeepLastTagged never lets the plan delete every tagged artifact: if
+	// it would, the newest expired tagged image is kept (GitHub refuses to
+	// delete the last tagged version of a package).
+	KeepLastTagged bool
+	// Finish lists artifacts an earlier run meant to delete with an image
+	// it did delete, and left behind when it stopped: each is deleted now,
+	// with what it references, if nothing present references it, it has no
+	// tag of its own and it is not protected or held. Others are ignored.
+	Finish []string
 }
+
+// Hold keeps one digest, and what it reaches, for a reason.
+type Hold struct {
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// Reasons of the holds Evaluate adds itself.
+const (
+	ReasonLastTagged = "GitHub refuses to delete the last tagged version of a package, so the newest tagged image the policy expires is kept"
+	ReasonRestoring  = "being restored from archive (ACTIVATING): no rule selects it until ECR has finished"
+)
 
 // Kinds of cascaded artifacts.
 const (
@@ -47,6 +76,12 @@ type Plan struct {
 	// Released are tagged children or referrers kept although the artifact
 	// referencing them is deleted.
 	Released []Released `json:"released,omitempty"`
+	// Kept says, for every top-level artifact no rule acts on, which rule
+	// selected it first (and so keeps it), if any.
+	Kept []Kept `json:"kept,omitempty"`
+	// Finished are artifacts left behind by an earlier, interrupted run
+	// (EvalOptions.Finish) and deleted now with what they reference.
+	Finished []Orphan `json:"finished,omitempty"`
 	// Delete is every digest to delete, each once, an index or subject before
 	// the artifacts it references (ECR refuses to delete a manifest an index
 	// still lists).
@@ -101,6 +136,14 @@ type ProtectedNote struct {
 	Reason       string   `json:"reason"`
 }
 
+// Kept is a top-level artifact the rules leave in place. RulePriority is the
+// first rule that selected it (0 when none did): ECR never lets a later rule
+// expire an image an earlier one selected.
+type Kept struct {
+	Digest       string `json:"digest"`
+	RulePriority int    `json:"rulePriority,omitempty"`
+}
+
 // Released is a tagged descendant kept while an artifact referencing it is
 // deleted: the tag says someone uses it on its own, so it is left for the
 // policy to judge once it stands alone.
@@ -132,7 +175,7 @@ type node struct {
 	ownTag   bool // carries a tag that is not derived from a subject
 	// Time keys (see timeKey) and a digest key, so that sorting and age
 	// checks compare integers.
-	pushKey   int64 // pushed_at, or the restore from archive if later
+	pushKey   int64 // pushed_at
 	pullKey   int64 // last pull, or pushKey if later or never pulled
 	ageKey    int64 // pushed_at, for the order of the plan's lists
 	digestKey uint64
@@ -233,7 +276,43 @@ func Evaluate(p *Policy, inventory []Artifact, opts EvalOptions) (*Plan, error) 
 		return nil, err
 	}
 	e.applyRules()
-	return e.plan(), nil
+	plan := e.plan()
+	if opts.KeepLastTagged {
+		if keep, ok := e.lastTagged(plan); ok {
+			e.protected[keep] = true
+			e.reason[keep] = ReasonLastTagged
+			plan = e.plan()
+		}
+	}
+	return plan, nil
+}
+
+// lastTagged returns the artifact to keep when the plan deletes every
+// tagged artifact of the repository: the newest expired image that has a
+// tag or takes a tagged artifact with it.
+func (e *evaluation) lastTagged(plan *Plan) (int, bool) {
+	deleted := map[string]bool{}
+	for _, d := range plan.Delete {
+		deleted[d] = true
+	}
+	for i := range e.g.nodes {
+		if a := e.g.nodes[i].a; len(a.Tags) > 0 && !deleted[a.Digest] {
+			return 0, false
+		}
+	}
+	best, found := 0, false
+	for _, d := range plan.Expired {
+		tagged := len(d.Tags) > 0
+		for _, c := range d.Cascade {
+			tagged = tagged || len(c.Tags) > 0
+		}
+		i := e.g.index[d.Digest]
+		if tagged && (!found || e.g.nodes[i].pushKey > e.g.nodes[best].pushKey ||
+			e.g.nodes[i].pushKey == e.g.nodes[best].pushKey && e.g.nodes[i].compareDigest(&e.g.nodes[best]) > 0) {
+			best, found = i, true
+		}
+	}
+	return best, found
 }
 
 type graph struct {
@@ -259,10 +338,9 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 			return nil, fmt.Errorf("evaluate lifecycle policy: artifact %s has unknown storage class %q", a.Digest, a.StorageClass)
 		}
 		n := node{a: a, ageKey: timeKey(a.PushedAt), digestKey: digestKey(a.Digest)}
+		// Ranks and ages count from the push, as AWS's preview reports
+		// imagePushedAt; a restore from archive does not make an image new.
 		n.pushKey = n.ageKey
-		if a.LastActivatedAt.After(a.PushedAt) {
-			n.pushKey = timeKey(a.LastActivatedAt)
-		}
 		n.pullKey = max(n.pushKey, timeKey(a.LastPulledAt))
 		g.nodes[i] = n
 	}
@@ -295,22 +373,17 @@ func buildGraph(inventory []Artifact) (*graph, error) {
 	return g, nil
 }
 
-// subjectsOf returns the subject digests an artifact names, explicitly or
-// through cosign-style tags, and whether it also has a tag of its own.
+// subjectsOf returns the subject digests an artifact names (its OCI subject,
+// and what a proven cosign-style tag names), and whether it also has a tag
+// of its own.
 func subjectsOf(a *Artifact) (subjects []string, ownTag bool) {
-	if a.Subject != "" {
-		subjects = append(subjects, a.Subject)
-	}
 	for _, t := range a.Tags {
-		d, _, derived := SubjectFromCosignTag(t)
-		switch {
-		case !derived:
+		if !a.Attachment(t) {
 			ownTag = true
-		case d != a.Digest && !slices.Contains(subjects, d):
-			subjects = append(subjects, d)
+			break
 		}
 	}
-	return subjects, ownTag
+	return a.Subjects(), ownTag
 }
 
 type evaluation struct {
@@ -320,8 +393,12 @@ type evaluation struct {
 
 	roles     []role
 	ruleOf    []int // index into sorted rules of the rule acting on a candidate; -1 if none
+	selectBy  []int // index into sorted rules of the first rule selecting a candidate; -1 if none
 	rules     []Rule
 	protected []bool
+	// reason says why a protected artifact is kept, when it is not simply
+	// protected (held, in grace, being restored).
+	reason map[int]string
 	// byAge lists the candidates and orphans oldest push first, ties by
 	// digest: the order of the plan's lists, computed once so they need no
 	// sorting of their own.
@@ -336,9 +413,10 @@ func (e *evaluation) classify() error {
 	nodes := e.g.nodes
 	e.roles = make([]role, len(nodes))
 	e.ruleOf = make([]int, len(nodes))
+	e.selectBy = make([]int, len(nodes))
 	e.protected = make([]bool, len(nodes))
 	for i := range nodes {
-		e.ruleOf[i] = -1
+		e.ruleOf[i], e.selectBy[i] = -1, -1
 		n := &nodes[i]
 		switch {
 		case n.parents > 0:
@@ -359,9 +437,29 @@ func (e *evaluation) classify() error {
 			}
 		}
 	}
+	e.reason = map[int]string{}
 	for _, d := range e.opts.Protected {
 		if i, ok := e.g.index[d]; ok {
 			e.protected[i] = true
+		}
+	}
+	for _, h := range e.opts.Held {
+		if i, ok := e.g.index[h.Digest]; ok && !e.protected[i] {
+			e.protected[i] = true
+			e.reason[i] = h.Reason
+		}
+	}
+	for i := range nodes {
+		a := nodes[i].a
+		switch {
+		case e.protected[i]:
+		case a.Restoring:
+			e.protected[i] = true
+			e.reason[i] = ReasonRestoring
+		case e.opts.UntaggedGrace > 0 && len(a.Tags) == 0 && !a.PushedAt.IsZero() && e.opts.Now.Sub(a.PushedAt) < e.opts.UntaggedGrace:
+			e.protected[i] = true
+			e.reason[i] = fmt.Sprintf("untagged and pushed %s ago, within the untagged grace period of %s: a push may still be writing the index that lists it",
+				e.opts.Now.Sub(a.PushedAt).Round(time.Second), e.opts.UntaggedGrace)
 		}
 	}
 	// Only candidates and orphans head the plan's lists.
@@ -427,7 +525,7 @@ func (e *evaluation) applyRules() {
 	nodes := e.g.nodes
 	byClass := map[string][]int{}
 	for i := range nodes {
-		if e.roles[i] == roleCandidate {
+		if e.roles[i] == roleCandidate && !nodes[i].a.Restoring {
 			class := nodes[i].a.StorageClass
 			if class == "" {
 				class = StorageClassStandard
@@ -487,6 +585,9 @@ func (e *evaluation) applyRules() {
 			if marked && !claimed[i] {
 				e.ruleOf[i] = ri
 			}
+			if !claimed[i] {
+				e.selectBy[i] = ri
+			}
 			claimed[i] = true
 		}
 	}
@@ -503,13 +604,16 @@ func (e *evaluation) plan() *Plan {
 		case roleCandidate:
 			ri := e.ruleOf[i]
 			if ri < 0 {
+				if nodes[i].a.Restoring {
+					plan.Protected = append(plan.Protected, ProtectedNote{Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, Reason: ReasonRestoring})
+				}
 				continue
 			}
 			r := e.rules[ri]
 			if e.protected[i] {
 				plan.Protected = append(plan.Protected, ProtectedNote{
 					Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, RulePriority: r.RulePriority, Action: r.Action.Type,
-					Reason: fmt.Sprintf("protected; rule %d would %s it", r.RulePriority, r.Action.Type),
+					Reason: fmt.Sprintf("%s; rule %d would %s it", e.why(i), r.RulePriority, r.Action.Type),
 				})
 				e.ruleOf[i] = -1
 				continue
@@ -524,11 +628,26 @@ func (e *evaluation) plan() *Plan {
 				deletedOrphans = append(deletedOrphans, i)
 			} else if e.opts.DeleteOrphans {
 				plan.Protected = append(plan.Protected, ProtectedNote{
-					Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, Reason: "protected; kept although its subject is gone",
+					Digest: nodes[i].a.Digest, Tags: nodes[i].a.Tags, Reason: e.why(i) + "; kept although its subject is gone",
 				})
 			}
 		}
 	}
+
+	// Leftovers of an earlier run go like deleted orphans: they head the
+	// deletion of what they reference.
+	var finished []int
+	isFinish := map[string]bool{}
+	for _, d := range e.opts.Finish {
+		isFinish[d] = true
+	}
+	for i := range nodes {
+		if isFinish[nodes[i].a.Digest] && e.roles[i] != roleDescendant && !e.protected[i] && e.ruleOf[i] < 0 && !nodes[i].ownTag &&
+			!(e.roles[i] == roleOrphan && e.opts.DeleteOrphans) {
+			finished = append(finished, i)
+		}
+	}
+	deletedOrphans = append(deletedOrphans, finished...)
 
 	// Keep everything reachable from what stays. Tagged descendants stay:
 	// they are released, not cascaded.
@@ -601,13 +720,47 @@ func (e *evaluation) plan() *Plan {
 		plan.Transitioned = append(plan.Transitioned, e.decision(i, e.cascade(i, archived)))
 	}
 
+	isFinished := make([]bool, len(nodes))
+	for _, i := range finished {
+		isFinished[i] = true
+	}
 	e.orphans(plan, deletedOrphans, deleted)
+	// A leftover that is an orphan too is listed once, as finished.
+	plan.Orphans = slices.DeleteFunc(plan.Orphans, func(o Orphan) bool { return isFinished[e.g.index[o.Digest]] })
+	for _, i := range e.inAgeOrder(finished) {
+		a := nodes[i].a
+		plan.Finished = append(plan.Finished, Orphan{Digest: a.Digest, Tags: a.Tags, Subjects: nodes[i].subjects, Size: a.Size, Deleted: true, Cascade: e.cascade(i, deleted)})
+	}
 	e.notes(plan, deleted, keptActive)
+	for _, i := range e.byAge {
+		if e.roles[i] == roleCandidate && !deleted[i] && !isTransitioned[i] {
+			k := Kept{Digest: nodes[i].a.Digest}
+			if ri := e.selectBy[i]; ri >= 0 {
+				k.RulePriority = e.rules[ri].RulePriority
+			}
+			plan.Kept = append(plan.Kept, k)
+		}
+	}
 
 	order := e.deletionOrder(deleted)
 	plan.Delete = make([]string, len(order))
+	// An index whose size ECR reports already stands for its platform
+	// images: their sizes are not counted a second time.
+	covered := make([]bool, len(nodes))
+	for _, i := range order {
+		if nodes[i].a.SizeIncludesChildren {
+			for _, ed := range nodes[i].out {
+				if ed.kind == CascadeChild {
+					covered[ed.to] = true
+				}
+			}
+		}
+	}
 	for k, i := range order {
 		plan.Delete[k] = nodes[i].a.Digest
+		if covered[i] {
+			continue
+		}
 		if size := nodes[i].a.Size; size > 0 {
 			plan.BytesReclaimed += size
 		} else {
@@ -737,6 +890,14 @@ func (e *evaluation) orphans(plan *Plan, deletedOrphans []int, deleted []bool) {
 	slices.SortFunc(plan.Orphans, func(a, b Orphan) int { return strings.Compare(a.Digest, b.Digest) })
 }
 
+// why is the reason a protected artifact is kept.
+func (e *evaluation) why(i int) string {
+	if r, ok := e.reason[i]; ok {
+		return r
+	}
+	return "protected"
+}
+
 // notes records the protected and tagged descendants that survive although
 // an artifact referencing them is deleted.
 func (e *evaluation) notes(plan *Plan, deleted, keptActive []bool) {
@@ -758,7 +919,7 @@ func (e *evaluation) notes(plan *Plan, deleted, keptActive []bool) {
 		case e.protected[i]:
 			plan.Protected = append(plan.Protected, ProtectedNote{
 				Digest: a.Digest, Tags: a.Tags,
-				Reason: "protected; kept although " + strings.Join(parents, ", ") + " is deleted",
+				Reason: e.why(i) + "; kept although " + strings.Join(parents, ", ") + " is deleted",
 			})
 		case e.roles[i] == roleDescendant && e.g.nodes[i].ownTag:
 			plan.Released = append(plan.Released, Released{Digest: a.Digest, Tags: a.Tags, Parents: parents})
@@ -768,13 +929,15 @@ func (e *evaluation) notes(plan *Plan, deleted, keptActive []bool) {
 	slices.SortFunc(plan.Released, func(a, b Released) int { return strings.Compare(a.Digest, b.Digest) })
 }
 
-// deletionOrder lists the deleted digests so that an artifact comes before
-// everything it references: top-level artifacts and orphans first (oldest
-// first), then their children and referrers level by level.
+// deletionOrder lists the deleted digests image by image: a top-level
+// artifact or orphan (oldest first), then at once its children and
+// referrers, level by level, so that a run stopped midway leaves at most the
+// descendants of one image behind. An artifact always comes after every
+// deleted artifact referencing it (a child shared by two expired indexes
+// goes with the second).
 func (e *evaluation) deletionOrder(deleted []bool) []int {
 	nodes := e.g.nodes
 	indegree := make([]int, len(nodes))
-	var ready []int
 	for i := range nodes {
 		if !deleted[i] {
 			continue
@@ -785,23 +948,27 @@ func (e *evaluation) deletionOrder(deleted []bool) []int {
 			}
 		}
 	}
+	var roots []int
 	for _, i := range e.byAge {
 		if deleted[i] && indegree[i] == 0 {
-			ready = append(ready, i)
+			roots = append(roots, i)
 		}
 	}
-	out := make([]int, 0, len(ready))
+	out := make([]int, 0, len(roots))
 	emitted := make([]bool, len(nodes))
-	for len(ready) > 0 {
-		i := ready[0]
-		ready = ready[1:]
-		emitted[i] = true
-		out = append(out, i)
-		for _, ed := range nodes[i].out {
-			if deleted[ed.to] {
-				indegree[ed.to]--
-				if indegree[ed.to] == 0 {
-					ready = append(ready, ed.to)
+	for _, r := range roots {
+		group := []int{r}
+		for len(group) > 0 {
+			i := group[0]
+			group = group[1:]
+			emitted[i] = true
+			out = append(out, i)
+			for _, ed := range nodes[i].out {
+				if deleted[ed.to] {
+					indegree[ed.to]--
+					if indegree[ed.to] == 0 {
+						group = append(group, ed.to)
+					}
 				}
 			}
 		}

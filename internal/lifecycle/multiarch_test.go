@@ -32,7 +32,7 @@ func multiArch() (inv []Artifact, index, amd64, arm64, attest, sig string) {
 		{Digest: amd64, PushedAt: old, Size: 1100, MediaType: mediaManifest},
 		{Digest: arm64, PushedAt: old, Size: 1200, MediaType: mediaManifest},
 		{Digest: attest, PushedAt: old, Size: 800, MediaType: mediaManifest},
-		{Digest: sig, Tags: []string{sigTag}, PushedAt: old, Size: 500, MediaType: mediaManifest},
+		{Digest: sig, Tags: []string{sigTag}, AttachedTo: index, PushedAt: old, Size: 500, MediaType: mediaManifest},
 	}
 	return
 }
@@ -186,7 +186,7 @@ func TestTaggedChildIsReleasedNotCascaded(t *testing.T) {
 	inv, index, _, arm64, _, _ := multiArch()
 	inv[2].Tags = []string{"v1-arm64"}
 	armSig := digestOf("sig-of-arm64")
-	inv = append(inv, Artifact{Digest: armSig, Tags: []string{strings.Replace(arm64, ":", "-", 1) + ".sig"}, PushedAt: testNow})
+	inv = append(inv, Artifact{Digest: armSig, Tags: []string{strings.Replace(arm64, ":", "-", 1) + ".sig"}, AttachedTo: arm64, PushedAt: testNow})
 
 	// While its index lives, the tagged child is not a candidate: a rule
 	// for its own tag does not touch it.
@@ -220,7 +220,7 @@ func TestOrphans(t *testing.T) {
 	refOfOrphan := digestOf("referrer of the orphan signature")
 	inv := []Artifact{
 		image("kept", 1*day, "v1"),
-		{Digest: orphanSig, Tags: []string{strings.Replace(gone, ":", "-", 1) + ".sig"}, PushedAt: testNow, Size: 10},
+		{Digest: orphanSig, Tags: []string{strings.Replace(gone, ":", "-", 1) + ".sig"}, AttachedTo: gone, PushedAt: testNow, Size: 10},
 		{Digest: orphanRef, Subject: digestOf("another deleted image"), PushedAt: testNow, Size: 20},
 		{Digest: refOfOrphan, Subject: orphanSig, PushedAt: testNow},
 	}
@@ -235,9 +235,12 @@ func TestOrphans(t *testing.T) {
 	}
 
 	plan = mustEvaluate(t, p, inv, EvalOptions{DeleteOrphans: true})
-	want := []string{orphanRef, orphanSig}
-	slices.Sort(want)
-	want = append(want, refOfOrphan) // after its subject
+	// Image by image (same age: by digest), each followed by what goes
+	// with it: the orphan signature's referrer right after it.
+	want := []string{orphanSig, refOfOrphan, orphanRef}
+	if orphanRef < orphanSig {
+		want = []string{orphanRef, orphanSig, refOfOrphan}
+	}
 	if !slices.Equal(plan.Delete, want) {
 		t.Errorf("delete = %v, want %v", plan.Delete, want)
 	}
@@ -273,7 +276,7 @@ func TestNestedIndexAndReferrersTagSchema(t *testing.T) {
 		{Digest: referrer, Subject: outer, PushedAt: testNow},
 		// A registry without the referrers API lists them in an index
 		// tagged sha256-<subject hex>; it belongs to the subject.
-		{Digest: fallback, Tags: []string{strings.Replace(outer, ":", "-", 1)}, PushedAt: testNow, Children: []string{referrer}},
+		{Digest: fallback, Tags: []string{strings.Replace(outer, ":", "-", 1)}, AttachedTo: outer, PushedAt: testNow, Children: []string{referrer}},
 	}
 	everythingTagged := `{"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}]}`
 	plan := mustEvaluate(t, mustParse(t, everythingTagged), inv, EvalOptions{})

@@ -44,7 +44,9 @@ func (e *PolicyError) Unwrap() []error {
 // Parse reads an ECR lifecycle policy document as AWS accepts it. Malformed
 // JSON yields a *SyntaxError with line and column. Fields AWS does not know,
 // and values of the wrong JSON type, yield a *PolicyError naming each field
-// and its position. A null value counts as an absent field.
+// and its position, as does a null value (AWS rejects null; leave the
+// field out instead). The text is kept as given: it is what Text returns,
+// what Validate measures and what is sent to AWS.
 //
 // Parse checks shape only; call Validate for AWS's rules.
 func Parse(data []byte) (*Policy, error) {
@@ -57,6 +59,7 @@ func Parse(data []byte) (*Policy, error) {
 	if len(d.problems) > 0 {
 		return nil, &PolicyError{Problems: d.problems}
 	}
+	p.text = string(data)
 	return p, nil
 }
 
@@ -87,6 +90,13 @@ func fieldOfPath(path string) string {
 	return path
 }
 
+func joinPath(path, key string) string {
+	if path == "policy" {
+		return key
+	}
+	return path + "." + key
+}
+
 // object walks the members of an object, rejecting fields outside allowed.
 func (d *decoder) object(v *jsonValue, path string, allowed []string, each func(key string, val *jsonValue, keyPos jsonPos)) bool {
 	if v.Kind != jsonObject {
@@ -112,6 +122,9 @@ func (d *decoder) object(v *jsonValue, path string, allowed []string, each func(
 			continue
 		}
 		if m.Value.Kind == jsonNull {
+			// AWS rejects null where a value is expected; an absent
+			// field is the way to leave one out.
+			d.addf(m.Value.Pos, joinPath(path, m.Key), "null is not allowed; remove the field or give it a value")
 			continue
 		}
 		each(m.Key, m.Value, m.KeyPos)
@@ -204,6 +217,12 @@ func (d *decoder) strings(v *jsonValue, path string) []string {
 	for i, item := range v.Items {
 		if item.Kind != jsonString {
 			d.addf(item.Pos, fmt.Sprintf("%s[%d]", path, i), "expected a string, got %s", item.Kind)
+			continue
+		}
+		if item.Str == "" {
+			// AWS refuses an empty prefix or pattern (it would match
+			// every tag); name it here, where its line is known.
+			d.addf(item.Pos, fmt.Sprintf("%s[%d]", path, i), "an empty string is not allowed; remove it or write the tag %s", map[bool]string{true: "prefix", false: "pattern"}[strings.HasSuffix(path, "tagPrefixList")])
 			continue
 		}
 		out = append(out, item.Str)

@@ -2,9 +2,11 @@ package lifecycle
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseSyntaxErrorsHaveLineAndColumn(t *testing.T) {
@@ -109,12 +111,51 @@ func TestParseRootAndRulesShape(t *testing.T) {
 	}
 }
 
-func TestParseNullMeansAbsent(t *testing.T) {
-	p := mustParse(t, `{"rules": [{"rulePriority": 1, "description": null, "selection": {"tagStatus": "untagged",
-		"tagPrefixList": null, "countType": "imageCountMoreThan", "countNumber": 1, "countUnit": null}, "action": {"type": "expire"}}]}`)
+func TestParseRejectsNullAndEmptyTagEntries(t *testing.T) {
+	// AWS rejects null values and empty prefixes or patterns; each is named
+	// with its line, column and field.
+	_, err := Parse([]byte(`{"rules": [{"rulePriority": 1, "description": null, "selection": {"tagStatus": "tagged",
+		"tagPrefixList": ["v", ""], "countType": "imageCountMoreThan", "countNumber": 1, "countUnit": null}, "action": {"type": "expire"}},
+	{"rulePriority": 2, "selection": {"tagStatus": "tagged", "tagPatternList": [""], "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}]}`))
+	want := "invalid lifecycle policy: line 1, column 47: rules[0].description: null is not allowed; remove the field or give it a value; " +
+		"line 2, column 26: rules[0].selection.tagPrefixList[1]: an empty string is not allowed; remove it or write the tag prefix; " +
+		"line 2, column 97: rules[0].selection.countUnit: null is not allowed; remove the field or give it a value; " +
+		"line 3, column 78: rules[1].selection.tagPatternList[0]: an empty string is not allowed; remove it or write the tag pattern"
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v\nwant %s", err, want)
+	}
+	// A policy built in Go is checked by Validate.
+	p := &Policy{Rules: []Rule{{RulePriority: 1, Selection: Selection{TagStatus: TagStatusTagged, TagPatternList: []string{"v*", ""},
+		CountType: CountTypeImageCountMoreThan, CountNumber: 1}, Action: Action{Type: ActionExpire}}}}
 	caps, _ := CapabilitiesFor(RegistryECR)
+	if err := p.Validate(caps); err == nil || !strings.Contains(err.Error(), "rule 1: tagPatternList has an empty entry; remove it or write a pattern") {
+		t.Errorf("Validate = %v", err)
+	}
+}
+
+func TestPolicyLengthIsMeasuredOnTheSubmittedText(t *testing.T) {
+	caps, _ := CapabilitiesFor(RegistryECR)
+	// 50 compact rules under the limit, whose indented rendering is over
+	// it: AWS measures the text it is sent, the text as written.
+	desc := strings.Repeat("d", 440)
+	var rules []string
+	for i := 1; i <= MaxRules; i++ {
+		rules = append(rules, fmt.Sprintf(`{"rulePriority":%d,"description":%q,"selection":{"tagStatus":"tagged","tagPatternList":["p%d*"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}`, i, desc, i))
+	}
+	compact := `{"rules":[` + strings.Join(rules, ",") + `]}`
+	p := mustParse(t, compact)
+	if p.Text() != compact {
+		t.Fatal("Text() is not the submitted text")
+	}
+	if n, c := utf8.RuneCountInString(compact), utf8.RuneCount(p.JSON()); n > MaxPolicyTextLength || c <= MaxPolicyTextLength {
+		t.Fatalf("the test needs a text under the limit (%d) with a rendering over it (%d)", n, c)
+	}
 	if err := p.Validate(caps); err != nil {
-		t.Fatalf("nulls should read as absent fields: %v", err)
+		t.Errorf("a text under the limit was refused: %v", err)
+	}
+	padded := compact[:len(compact)-1] + strings.Repeat(" ", MaxPolicyTextLength-len(compact)+1) + "}"
+	if err := mustParse(t, padded).Validate(caps); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("text is %d characters long", MaxPolicyTextLength+1)) {
+		t.Errorf("a text over the limit: %v", err)
 	}
 }
 

@@ -51,6 +51,19 @@ const (
 // Policy is an ECR lifecycle policy document.
 type Policy struct {
 	Rules []Rule `json:"rules"`
+
+	// text is the document as submitted, when the policy was parsed.
+	text string
+}
+
+// Text is the policy text to submit to AWS: the document as the user wrote
+// it when it was parsed (AWS measures and stores that text), else the
+// canonical rendering (JSON).
+func (p *Policy) Text() string {
+	if p.text != "" {
+		return p.text
+	}
+	return string(p.JSON())
 }
 
 // Rule is one lifecycle rule. Field order follows AWS's template so the

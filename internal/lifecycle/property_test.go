@@ -209,6 +209,11 @@ func randomInventory(rng *rand.Rand) []Artifact {
 		r := Artifact{Digest: b.digest(), PushedAt: b.pushTime()}
 		if rng.IntN(2) == 0 {
 			r.Tags = []string{strings.Replace(subject, ":", "-", 1) + []string{".sig", ".att", ".sbom", ""}[rng.IntN(4)]}
+			// Usually the registry client proved the tag (the payload
+			// names the subject); otherwise it is an ordinary tag.
+			if rng.IntN(4) > 0 {
+				r.AttachedTo = subject
+			}
 		} else {
 			r.Subject = subject
 		}
@@ -298,7 +303,7 @@ func checkPlan(p *Policy, inv []Artifact, opts EvalOptions, plan *Plan) string {
 				refs[a.Digest] = append(refs[a.Digest], c)
 			}
 		}
-		for _, s := range append([]string{a.Subject}, subjectTags(a.Tags)...) {
+		for _, s := range append([]string{a.Subject}, subjectTags(a)...) {
 			if _, ok := byDigest[s]; ok && s != "" {
 				refs[s] = append(refs[s], a.Digest)
 			}
@@ -427,7 +432,7 @@ func checkPlan(p *Policy, inv []Artifact, opts EvalOptions, plan *Plan) string {
 		}
 		// A child or referrer with a tag of its own is released, not
 		// cascaded.
-		if !direct[d] && len(byDigest[d].Tags) > len(subjectTags(byDigest[d].Tags)) {
+		if a := byDigest[d]; !direct[d] && len(a.Tags) > len(subjectTags(a)) {
 			return "cascades " + d + ", which has tags of its own"
 		}
 	}
@@ -451,10 +456,12 @@ func checkPlan(p *Policy, inv []Artifact, opts EvalOptions, plan *Plan) string {
 	return ""
 }
 
-func subjectTags(tags []string) []string {
+// subjectTags lists the subjects an artifact's tags name and its content
+// proves (AttachedTo, or its OCI subject); other tags are its own.
+func subjectTags(a Artifact) []string {
 	var out []string
-	for _, t := range tags {
-		if d, _, ok := SubjectFromCosignTag(t); ok {
+	for _, t := range a.Tags {
+		if d, _, ok := SubjectFromCosignTag(t); ok && d != a.Digest && (d == a.AttachedTo || d == a.Subject) {
 			out = append(out, d)
 		}
 	}
@@ -487,7 +494,7 @@ func referenceAWS(p *Policy, inv []Artifact, now time.Time) map[string]refDecisi
 	}
 	var candidates []Artifact
 	for _, a := range inv {
-		if !referenced[a.Digest] && a.Subject == "" && len(subjectTags(a.Tags)) == 0 {
+		if !referenced[a.Digest] && a.Subject == "" && len(subjectTags(a)) == 0 {
 			candidates = append(candidates, a)
 		}
 	}
@@ -497,12 +504,8 @@ func referenceAWS(p *Policy, inv []Artifact, now time.Time) map[string]refDecisi
 			rules[j], rules[j-1] = rules[j-1], rules[j]
 		}
 	}
-	pushed := func(a Artifact) time.Time {
-		if a.LastActivatedAt.After(a.PushedAt) {
-			return a.LastActivatedAt
-		}
-		return a.PushedAt
-	}
+	// AWS ranks and ages by imagePushedAt, a restore from archive aside.
+	pushed := func(a Artifact) time.Time { return a.PushedAt }
 	olderThan := func(t time.Time, days int) bool {
 		return !t.IsZero() && now.Sub(t) > time.Duration(days)*24*time.Hour
 	}

@@ -67,8 +67,8 @@ var (
 // returns a *PolicyError listing all problems, each naming the rule and the
 // field, or nil.
 //
-// The text-length limit applies to the canonical rendering (JSON), which is
-// the text to send to AWS.
+// The text-length limit applies to the text as submitted (Text): the
+// document as written, or the canonical rendering of a policy built in Go.
 func (p *Policy) Validate(caps Capabilities) error {
 	v := &validator{p: p, caps: caps}
 	v.policy()
@@ -119,7 +119,7 @@ func (v *validator) policy() {
 	if len(rules) > MaxRules {
 		v.add(-1, "rules", "has %d rules; AWS allows at most %d", len(rules), MaxRules)
 	}
-	if n := utf8.RuneCount(v.p.JSON()); n < MinPolicyTextLength || n > MaxPolicyTextLength {
+	if n := utf8.RuneCountInString(v.p.Text()); n < MinPolicyTextLength || n > MaxPolicyTextLength {
 		v.add(-1, "rules", "text is %d characters long; AWS accepts %d to %d characters", n, MinPolicyTextLength, MaxPolicyTextLength)
 	}
 
@@ -229,7 +229,15 @@ func (v *validator) tagLists(i int) {
 	if hasPrefix && len(s.TagPrefixList) == 0 {
 		v.add(i, "tagPrefixList", "tagPrefixList is empty; list at least one prefix")
 	}
+	for _, pre := range s.TagPrefixList {
+		if pre == "" {
+			v.add(i, "tagPrefixList", "tagPrefixList has an empty entry; remove it or write a prefix")
+		}
+	}
 	for _, pat := range s.TagPatternList {
+		if pat == "" {
+			v.add(i, "tagPatternList", "tagPatternList has an empty entry; remove it or write a pattern")
+		}
 		if n := strings.Count(pat, "*"); n > MaxWildcardsPerPattern {
 			v.add(i, "tagPatternList", "tagPatternList %q has more than %d wildcards", pat, MaxWildcardsPerPattern)
 		}

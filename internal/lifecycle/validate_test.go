@@ -36,7 +36,7 @@ func TestValidateErrorsOneByOne(t *testing.T) {
 	}{
 		{"no rules", `{"rules": []}`, RegistryECR, []string{
 			"policy: has no rules; AWS requires at least one",
-			"policy: text is 18 characters long; AWS accepts 100 to 30720 characters",
+			"policy: text is 13 characters long; AWS accepts 100 to 30720 characters",
 		}},
 		{"rulePriority missing", rulesJSON(`{"selection": ` + keepTen + `, "action": ` + expire + `}`), RegistryECR, []string{
 			"rules[0]: rulePriority is required",

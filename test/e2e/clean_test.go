@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/registry-actions/registry/internal/cleanfixture"
@@ -271,7 +273,7 @@ func seedFakeECR(t *testing.T, fake *fakeecr.Server, repo string, pushed time.Ti
 	for _, b := range built {
 		for _, m := range b.Manifests {
 			fake.AddImages(repo, fakeecr.Image{Digest: m.Digest, Tags: m.Tags, PushedAt: pushed, SizeBytes: m.Size,
-				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject})
+				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject, Blobs: m.Blobs})
 		}
 	}
 }
@@ -331,7 +333,7 @@ func TestCleanECRPreviewComparesWithAWSAndEnforceReportsPartialFailures(t *testi
 	if starts := fake.PreviewStarts("team/app"); len(starts) != 2 || strings.TrimSpace(starts[0]) != strings.TrimSpace(res.Outputs["policy"]) {
 		t.Errorf("AWS preview started %d times (want 2: once more after EXPIRED) with %q", len(starts), starts)
 	}
-	for _, want := range []string{"AWS's own preview of this policy agrees on 204 images and differs on 2", "still referenced by " + latest.Digest[:19],
+	for _, want := range []string{"AWS's own preview of this policy agrees on 204 images and differs on 2", "listed by an index that stays", latest.Digest[:19],
 		"ECR push time", "paste it into ECR", `"countNumber": 1000`} {
 		if !strings.Contains(res.Summary, want) {
 			t.Errorf("summary lacks %q:\n%s", want, res.Summary)
@@ -387,9 +389,11 @@ func TestCleanECRApplyPutsThePolicyFromTheRepository(t *testing.T) {
 	if res.Code != 0 {
 		t.Fatalf("apply: exit %d\n%s", res.Code, res.Log())
 	}
+	// ECR holds the policy as written in the repository's file, which is
+	// the text AWS measures.
 	text, _ := fake.LifecyclePolicy("team/app")
-	if text != res.Outputs["policy"]+"\n" {
-		t.Errorf("ECR holds\n%s\nwant the policy output\n%s", text, res.Outputs["policy"])
+	if text != policy {
+		t.Errorf("ECR holds\n%s\nwant the file's text\n%s", text, policy)
 	}
 	for _, want := range []string{"**Apply**", "put on 1 of 1 ECR repositories", "```diff", "-   selection.countNumber: 1", "+   selection.countNumber: 7", "+ rule 2:"} {
 		if !strings.Contains(res.Summary, want) {
@@ -527,9 +531,10 @@ func TestCleanGHCRThroughThePackagesAPI(t *testing.T) {
 	if left := len(g.gh.Versions("acme", "app")); left != versions-80 {
 		t.Errorf("%d versions left, want %d", left, versions-80)
 	}
-	// Economy: ⌈versions/100⌉ list calls; each manifest read once.
-	if n := g.gh.Count(fakegithub.ListOrgVersions) - listsBefore; n != (versions+99)/100 {
-		t.Errorf("list calls = %d for %d versions, want %d", n, versions, (versions+99)/100)
+	// Economy: ⌈versions/100⌉ list calls for the plan and as many for the
+	// re-check just before deleting; each manifest read once.
+	if n := g.gh.Count(fakegithub.ListOrgVersions) - listsBefore; n != 2*((versions+99)/100) {
+		t.Errorf("list calls = %d for %d versions, want twice %d", n, versions, (versions+99)/100)
 	}
 	if n := g.reg.Counter.Requests("GET manifests"); n != versions {
 		t.Errorf("manifest reads = %d, want one per version (%d)", n, versions)
@@ -570,11 +575,16 @@ func TestCleanGHCRErrors(t *testing.T) {
 		t.Errorf("apply on GHCR: exit %d\n%s", res.Code, res.Log())
 	}
 
-	g.gh.DenyDelete("acme", "app")
+	// Without the Admin role GitHub answers 404 "Package not found.":
+	// the first one stops the run.
+	g.gh.WithoutAdmin("acme", "app")
 	res = harness.Run(t, harness.Step{Dir: ws, Env: g.env, Inputs: base})
 	msg := oneLineError(t, res)
-	if res.Code != 1 || !strings.Contains(msg, "deleted 0 of 3 manifests, 1 refused") || !strings.Contains(msg, `give this repository the Admin role`) || !strings.Contains(msg, "2 not attempted") {
-		t.Errorf("403 on delete: exit %d, %s", res.Code, msg)
+	if res.Code != 1 || !strings.Contains(msg, "deleted 0 of 3 manifests, 1 refused") || !strings.Contains(msg, `grant the workflow Admin on the package`) || !strings.Contains(msg, "2 not attempted") {
+		t.Errorf("404 on delete: exit %d, %s", res.Code, msg)
+	}
+	if n := g.gh.Count(fakegithub.DeleteOrgVersion); n != 1 {
+		t.Errorf("%d DELETEs sent without the Admin role, want 1", n)
 	}
 	if len(g.gh.Versions("acme", "app")) != 4 || leaks(res, ghcrToken) {
 		t.Error("something was deleted, or the token leaked")
@@ -611,7 +621,7 @@ func TestCleanBadInputsFailWithOneLine(t *testing.T) {
 		{"bad age", map[string]string{"untagged-older-than": "a week"}, 2,
 			`input "untagged-older-than": age "a week" is not a number of days: write it like 7d`},
 		{"unknown mode", map[string]string{"untagged-older-than": "7d", "mode": "prune"}, 2,
-			`clean: mode "prune" is not one of preview, apply or enforce`},
+			`clean: mode "prune" is not one of list, preview, apply or enforce`},
 		{"apply on a plain registry", map[string]string{"untagged-older-than": "7d", "mode": "apply"}, 2,
 			"clean: mode apply puts a lifecycle policy on ECR repositories, but " + img + " is on a plain OCI registry, which stores no policies: use mode: enforce on a schedule to apply the policy there"},
 		{"unknown repository", map[string]string{"untagged-older-than": "7d", "images": reg.Host + "/nope"}, 2,
@@ -673,5 +683,189 @@ func TestCleanFromTheCommandLine(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(res.Stdout), &doc); err != nil || !doc.OK || doc.Stages[0].Result.Totals.Planned != len(old.Manifests) {
 		t.Fatalf("JSON %v: %s", err, res.Stdout)
+	}
+}
+
+// inventoryDoc is the inventory file's shape, as far as the tests read it.
+type inventoryDoc struct {
+	Version      int `json:"version"`
+	Repositories []struct {
+		Repository string `json:"repository"`
+		Kind       string `json:"kind"`
+		Manifests  int    `json:"manifests"`
+		Images     []struct {
+			Digest    string   `json:"digest"`
+			Tags      []string `json:"tags"`
+			Kind      string   `json:"kind"`
+			PushedAt  string   `json:"pushedAt"`
+			TimeFrom  string   `json:"timeFrom"`
+			Size      int64    `json:"size"`
+			Platforms []string `json:"platforms"`
+			Attached  []struct {
+				Kind string `json:"kind"`
+			} `json:"attached"`
+			Decision string `json:"decision"`
+			Rule     int    `json:"rule"`
+		} `json:"images"`
+	} `json:"repositories"`
+}
+
+func readInventory(t *testing.T, ws string, res harness.Result) inventoryDoc {
+	t.Helper()
+	path := res.Outputs["inventory"]
+	if path == "" {
+		t.Fatalf("no inventory output: %v\n%s", res.Outputs, res.Log())
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(ws, path)
+	}
+	var doc inventoryDoc
+	data, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(data, &doc) != nil || doc.Version != 1 || len(doc.Repositories) != 1 {
+		t.Fatalf("inventory file %s: %v\n%s", path, err, data)
+	}
+	return doc
+}
+
+func TestCleanInventoryOnEveryRegistryKind(t *testing.T) {
+	t.Run("OCI from the command line", func(t *testing.T) {
+		reg := harness.StartRegistry(t, harness.RegistryOptions{Deletes: true})
+		repo, _ := name.NewRepository(reg.Host+"/team/app", name.Insecure)
+		old, recent := issueRepository(t, repo)
+		ws := t.TempDir()
+		res := harness.Run(t, harness.Step{Dir: ws, Args: []string{"clean", "--mode", "list", "--images", repo.Name()}})
+		if res.Code != 0 || reg.Counter.Requests("DELETE manifests") != 0 {
+			t.Fatalf("exit %d\n%s", res.Code, res.Log())
+		}
+		for _, want := range []string{"List — nothing was deleted", "PUSHED", "ATTACHED", old.Digest[:19], recent.Digest[:19], "linux/amd64, linux/arm64", "(created)"} {
+			if !strings.Contains(res.Stdout, want) {
+				t.Errorf("CLI text lacks %q:\n%s", want, res.Stdout)
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(ws, "registry-reports", "clean-inventory.json"))
+		var doc inventoryDoc
+		if err != nil || json.Unmarshal(data, &doc) != nil {
+			t.Fatalf("inventory file: %v", err)
+		}
+		imgs := doc.Repositories[0].Images
+		if len(imgs) != 2 || imgs[0].Digest != recent.Digest || imgs[1].Digest != old.Digest || imgs[1].TimeFrom != "the image config's created time" || len(imgs[1].Attached) != 3 {
+			t.Errorf("images = %+v", imgs)
+		}
+	})
+
+	t.Run("GHCR in a preview", func(t *testing.T) {
+		g := startGHCR(t)
+		old := g.seed(t, cleanLongAgo, cleanfixture.Image{Tags: []string{"v1"}, Created: cleanLongAgo, Platforms: []string{"linux/amd64", "linux/arm64"}, Signature: true, Seed: 1})
+		recent := g.seed(t, cleanNow, cleanfixture.Image{Tags: []string{"v2"}, Seed: 2})
+		ws := t.TempDir()
+		res := harness.Run(t, harness.Step{Dir: ws, Env: g.env, Inputs: map[string]string{"stage": "clean", "images": "ghcr.io/acme/app", "github-token": ghcrToken, "policy": expireV1Policy}})
+		if res.Code != 0 {
+			t.Fatalf("exit %d\n%s", res.Code, res.Log())
+		}
+		doc := readInventory(t, ws, res)
+		imgs := doc.Repositories[0].Images
+		if doc.Repositories[0].Kind != "ghcr" || len(imgs) != 2 || imgs[0].Digest != recent.Digest || imgs[1].Digest != old.Digest ||
+			imgs[1].Decision != "expire" || imgs[1].Rule != 1 || imgs[0].Decision != "keep" || imgs[1].TimeFrom != "GitHub package version created_at" {
+			t.Errorf("images = %+v", imgs)
+		}
+		for _, want := range []string{"<summary>Inventory: 2 images", "**expire** rule 1: v1 older than 1 day", "1 signature"} {
+			if !strings.Contains(res.Summary, want) {
+				t.Errorf("summary lacks %q:\n%s", want, res.Summary)
+			}
+		}
+	})
+
+	t.Run("ECR in enforce", func(t *testing.T) {
+		fake := fakeecr.Start(t)
+		fake.AddRepository(fakeecr.Repository{Name: "team/app"})
+		old, _ := cleanfixture.Build(cleanfixture.Image{Tags: []string{"v1"}, Platforms: []string{"linux/amd64", "linux/arm64"}, Signature: true, Seed: 1})
+		seedFakeECR(t, fake, "team/app", cleanLongAgo, old)
+		ws := t.TempDir()
+		res := harness.Run(t, harness.Step{Dir: ws, Env: ecrEnv(fake), Inputs: map[string]string{"stage": "clean", "images": ecrHost + "/team/app", "mode": "enforce", "policy": expireV1Policy}})
+		if res.Code != 0 || len(fake.Images("team/app")) != 0 {
+			t.Fatalf("exit %d, %d images left\n%s", res.Code, len(fake.Images("team/app")), res.Log())
+		}
+		imgs := readInventory(t, ws, res).Repositories[0].Images
+		if len(imgs) != 1 || imgs[0].Decision != "expire" || imgs[0].TimeFrom != "ECR push time (imagePushedAt)" || len(imgs[0].Platforms) != 2 {
+			t.Errorf("images = %+v", imgs)
+		}
+	})
+}
+
+func TestCleanGHCRPushDuringTheRunAndAStoppedRunFinishedNext(t *testing.T) {
+	g := startGHCR(t)
+	old := g.seed(t, cleanLongAgo, cleanfixture.Image{Tags: []string{"v1"}, Created: cleanLongAgo, Platforms: []string{"linux/amd64", "linux/arm64"}, Signature: true, Seed: 1})
+	g.seed(t, cleanNow, cleanfixture.Image{Tags: []string{"v2"}, Seed: 2})
+	older := g.seed(t, cleanLongAgo.AddDate(0, 0, -1), cleanfixture.Image{Tags: []string{"v0"}, Created: cleanLongAgo, Platforms: []string{"linux/amd64", "linux/arm64"}, Signature: true, Seed: 3})
+	ws := t.TempDir()
+	inputs := map[string]string{"stage": "clean", "images": "ghcr.io/acme/app", "github-token": ghcrToken, "mode": "enforce",
+		"policy": `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPatternList":["v0"],"countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"expire"}},
+			{"rulePriority":2,"selection":{"tagStatus":"tagged","tagPatternList":["v1"],"countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"expire"}}]}`}
+	// Between the plan and the deletions, an index is pushed that lists
+	// v1's amd64 image (the same digest: the same package version).
+	amd64 := ""
+	for _, m := range old.Manifests {
+		if m.Role == cleanfixture.RolePlatform {
+			amd64 = m.Digest
+			break
+		}
+	}
+	var reused string
+	g.gh.Before(fakegithub.GetOrgPackage, 3, func() {
+		img, err := remote.Image(g.repo.Digest(amd64), g.write...)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}})
+		if err := remote.WriteIndex(g.repo.Tag("v3"), idx, g.write...); err != nil {
+			t.Error(err)
+			return
+		}
+		d, _ := idx.Digest()
+		reused = d.String()
+		g.gh.AddVersions("acme", "app", fakegithub.Version{Digest: reused, Tags: []string{"v3"}, CreatedAt: time.Now()})
+	})
+	// And the run stops after the first image: GitHub's secondary limit
+	// asks to wait ten minutes, longer than the step waits.
+	g.gh.Before(fakegithub.DeleteOrgVersion, 2, func() { g.gh.FailNext(fakegithub.DeleteOrgVersion, 1, fakegithub.TooManyRequests(600)) })
+	res := harness.Run(t, harness.Step{Dir: ws, Env: g.env, Inputs: inputs})
+	if res.Code != 1 || !strings.Contains(oneLineError(t, res), "rate limit") {
+		t.Fatalf("exit %d\n%s", res.Code, res.Log())
+	}
+	versions := func() map[string]bool {
+		out := map[string]bool{}
+		for _, v := range g.gh.Versions("acme", "app") {
+			out[v.Digest] = true
+		}
+		return out
+	}
+	left := versions()
+	if left[older.Digest] || !left[amd64] || !left[reused] {
+		t.Fatalf("after the first run: the oldest index must be gone, v3 and its platform there: %v", left)
+	}
+	if !strings.Contains(res.Summary, "the new index "+reused[:19]+" (v3) references it now") {
+		t.Errorf("the summary does not say why the shared platform stayed:\n%s", res.Summary)
+	}
+	// The next run finishes what the stopped one left of v0, and deletes v1
+	// except the platform image v3 lists.
+	res = harness.Run(t, harness.Step{Dir: ws, Env: g.env, Inputs: inputs})
+	if res.Code != 0 {
+		t.Fatalf("second run: exit %d\n%s", res.Code, res.Log())
+	}
+	left = versions()
+	for _, m := range older.Manifests {
+		if left[m.Digest] {
+			t.Errorf("%s (%s) of the stopped run survived the next one", m.Digest, m.Role)
+		}
+	}
+	if !left[amd64] || !left[reused] || left[old.Digest] {
+		t.Errorf("after the second run: %v", left)
+	}
+	if !strings.Contains(res.Summary, "an interrupted run deleted what referenced it and left it behind") {
+		t.Errorf("the summary does not list what it finished:\n%s", res.Summary)
+	}
+	if _, err := remote.Image(g.repo.Digest(amd64), g.write...); err != nil {
+		t.Errorf("v3's platform image: %v", err)
 	}
 }

@@ -118,6 +118,8 @@ type Server struct {
 	retrying       bool // the request being handled is a retried attempt
 	bodies         map[string][][]byte
 	faults         map[string][]*pendingFault
+	hooks          []hook
+	hookCalls      map[string]int
 	inspector      []InspectorFinding
 }
 
@@ -134,6 +136,7 @@ func Start(t testing.TB) *Server {
 		calls:      map[string]int{},
 		bodies:     map[string][][]byte{},
 		faults:     map[string][]*pendingFault{},
+		hookCalls:  map[string]int{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	t.Cleanup(s.srv.Close)
@@ -444,9 +447,14 @@ var handlers = map[string]handler{
 	OpStartLifecyclePolicyPreview: (*Server).startLifecyclePolicyPreview,
 	OpGetLifecyclePolicyPreview:   (*Server).getLifecyclePolicyPreview,
 	OpDescribeImageScanFindings:   (*Server).describeImageScanFindings,
+	OpGetDownloadURLForLayer:      (*Server).getDownloadURLForLayer,
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/blobs/") {
+		s.serveBlob(w, r)
+		return
+	}
 	if s.routeInspector(w, r) {
 		return
 	}
@@ -462,6 +470,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h, known := handlers[op]
+	s.runHooks(op, r)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -40,6 +40,9 @@ type Image struct {
 	Status          string
 	LastArchivedAt  time.Time
 	LastActivatedAt time.Time
+	// Blobs are blobs of the image served through GetDownloadUrlForLayer
+	// (a signature's payload), by digest.
+	Blobs map[string][]byte
 }
 
 // Preview scripts the lifecycle policy preview of a repository. The fake does

@@ -1,26 +1,36 @@
 // Package fakegithub is a local server speaking the GitHub REST API's shapes
 // for container packages, so that the real HTTP client can be tested against
-// paging, permissions and rate limits without GitHub.
+// paging, permissions, refusals and rate limits without GitHub.
 //
 // Endpoints:
 //
 //	GET    /users/{owner}                                   type User or Organization
 //	GET    /user                                            the token's user (403 for installation tokens)
-//	GET    /orgs/{org}/packages/container/{pkg}/versions    per_page (≤100), page, state=active|deleted
-//	GET    /users/{user}/packages/container/{pkg}/versions  public or visible user packages
-//	GET    /user/packages/container/{pkg}/versions          the token user's packages, private ones included
-//	DELETE …/versions/{id} on each of the three              204
+//	GET    /orgs/{org}/packages/container/{pkg}             the package, with version_count
+//	GET    /users/{user}/packages/container/{pkg}           (likewise for a user's package)
+//	GET    /user/packages/container/{pkg}                   (likewise for the token user's package)
+//	GET    …/versions                                       per_page (≤100), page, state=active|deleted
+//	GET    …/versions/{id}                                  one version
+//	DELETE …/versions/{id}                                  204
+//	GET    /organizations/{id}/packages/container/{pkg}/versions and
+//	GET    /user/{id}/packages/container/{pkg}/versions     where GitHub's Link headers point
 //
 // Package names containing '/' arrive percent-encoded (%2F). Lists are newest
-// first with Link headers (rel next/last/first/prev). Every response carries
+// first, with Link headers (rel next/last/first/prev) that point, as GitHub's
+// do, at /organizations/{id}/… or /user/{id}/… paths. Every response carries
 // x-ratelimit-limit/remaining/reset/used/resource; the primary limit is
-// counted down per authenticated request and answered with 403 when spent
-// until its reset time. A bearer token is required on package endpoints (401
-// otherwise). Modelled refusals: deleting the last active version of a
-// package (400), deleting a version of a public package with more than 5,000
-// downloads (400), and a private user package is reachable only through
-// /user by its owner. Tests inject faults: HidePackage (404), DenyDelete
-// (403), and FailNext for 429/403 rate limits with Retry-After or any status.
+// counted down per authenticated request and answered with 403 until its
+// reset time; the secondary limit (900 points a minute, a GET costing 1 and a
+// DELETE 5) is answered with 403 and Retry-After.
+//
+// GitHub's refusals, worded as GitHub words them: deleting the last tagged
+// version of a package (400), deleting a version of a public package with
+// more than 5,000 downloads (400), deleting with a token whose repository
+// lacks the Admin role on the package (404 "Package not found.", not 403),
+// and deleting a user's package with a workflow token (404 likewise: the
+// package is listable but not deletable). Tests inject faults (FailNext),
+// hide a package (HidePackage), and change the package while a client reads
+// it (Before, then DeleteVersions, SetTags or AddVersions).
 package fakegithub
 
 import (
@@ -40,16 +50,33 @@ import (
 // DefaultToken is the token a new server accepts.
 const DefaultToken = "ghs_fakeGitHubToken0000000000000000000"
 
-// Route patterns, as used by Count.
+// Route patterns, as used by Count and Before.
 const (
 	GetOwner            = "GET /users/{owner}"
 	GetViewer           = "GET /user"
+	GetOrgPackage       = "GET /orgs/{owner}/packages/container/{pkg}"
+	GetUserPackage      = "GET /users/{owner}/packages/container/{pkg}"
+	GetViewerPackage    = "GET /user/packages/container/{pkg}"
 	ListOrgVersions     = "GET /orgs/{owner}/packages/container/{pkg}/versions"
 	ListUserVersions    = "GET /users/{owner}/packages/container/{pkg}/versions"
 	ListViewerVersions  = "GET /user/packages/container/{pkg}/versions"
+	ListOrgVersionsByID = "GET /organizations/{ownerid}/packages/container/{pkg}/versions"
+	ListUserVersionsID  = "GET /user/{ownerid}/packages/container/{pkg}/versions"
+	GetOrgVersion       = "GET /orgs/{owner}/packages/container/{pkg}/versions/{id}"
+	GetUserVersion      = "GET /users/{owner}/packages/container/{pkg}/versions/{id}"
+	GetViewerVersion    = "GET /user/packages/container/{pkg}/versions/{id}"
 	DeleteOrgVersion    = "DELETE /orgs/{owner}/packages/container/{pkg}/versions/{id}"
 	DeleteUserVersion   = "DELETE /users/{owner}/packages/container/{pkg}/versions/{id}"
 	DeleteViewerVersion = "DELETE /user/packages/container/{pkg}/versions/{id}"
+)
+
+// GitHub's words for its refusals.
+const (
+	MessageLastTagged     = "You cannot delete the last tagged version of a package. You must delete the package instead."
+	MessageTooManyPulls   = "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance."
+	MessagePackageMissing = "Package not found."
+	MessageSecondaryLimit = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID."
+	docSecondaryLimit     = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 )
 
 // Owner kinds, as GitHub's "type" field spells them.
@@ -73,17 +100,19 @@ type Fault struct {
 	Status     int
 	Message    string
 	RetryAfter int // seconds; < 0 for no Retry-After header
+	// DocumentationURL is the error's documentation_url (GitHub's clients
+	// recognise a secondary rate limit by it).
+	DocumentationURL string
 }
 
-// TooManyRequests is a 429 with Retry-After.
+// TooManyRequests is GitHub's 429 for a secondary rate limit, with Retry-After.
 func TooManyRequests(retryAfter int) Fault {
-	return Fault{Status: http.StatusTooManyRequests, Message: "Too Many Requests", RetryAfter: retryAfter}
+	return Fault{Status: http.StatusTooManyRequests, Message: MessageSecondaryLimit, RetryAfter: retryAfter, DocumentationURL: docSecondaryLimit}
 }
 
 // SecondaryRateLimit is GitHub's 403 for the secondary (abuse) limits.
 func SecondaryRateLimit(retryAfter int) Fault {
-	return Fault{Status: http.StatusForbidden, RetryAfter: retryAfter,
-		Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID."}
+	return Fault{Status: http.StatusForbidden, RetryAfter: retryAfter, Message: MessageSecondaryLimit, DocumentationURL: docSecondaryLimit}
 }
 
 // ServerError is a 502 as GitHub's front end gives it.
@@ -92,18 +121,31 @@ func ServerError() Fault {
 }
 
 type owner struct {
+	id       int64
 	login    string
 	kind     string
 	packages map[string]*pkg // by lower-cased name
 }
 
 type pkg struct {
-	name       string
-	private    bool
-	active     []*Version
-	deleted    []*Version
-	hidden     bool
-	denyDelete bool
+	id      int64
+	name    string
+	private bool
+	active  []*Version
+	deleted []*Version
+	hidden  bool
+	noAdmin bool
+}
+
+type hook struct {
+	route string
+	n     int
+	fn    func()
+}
+
+type spent struct {
+	at     time.Time
+	points int
 }
 
 type pendingFault struct {
@@ -128,6 +170,12 @@ type Server struct {
 	used      int
 	resetAt   time.Time
 	authTypes map[string]int
+	hooks     []hook
+	// The secondary limit: points spent in the last window.
+	points      int
+	pointWindow time.Duration
+	spent       []spent
+	secondary   int // requests refused by the secondary limit
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends. It
@@ -136,24 +184,32 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
-		t:         t,
-		token:     DefaultToken,
-		owners:    map[string]*owner{},
-		nextID:    1000,
-		counts:    map[string]int{},
-		limit:     5000,
-		resetAt:   time.Now().Add(time.Hour).Truncate(time.Second),
-		authTypes: map[string]int{},
+		t:           t,
+		token:       DefaultToken,
+		owners:      map[string]*owner{},
+		nextID:      1000,
+		counts:      map[string]int{},
+		limit:       5000,
+		resetAt:     time.Now().Add(time.Hour).Truncate(time.Second),
+		authTypes:   map[string]int{},
+		points:      900,
+		pointWindow: time.Minute,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(GetOwner, s.getOwner)
 	mux.HandleFunc(GetViewer, s.getViewer)
-	mux.HandleFunc(ListOrgVersions, s.listVersions)
-	mux.HandleFunc(ListUserVersions, s.listVersions)
-	mux.HandleFunc(ListViewerVersions, s.listVersions)
-	mux.HandleFunc(DeleteOrgVersion, s.deleteVersion)
-	mux.HandleFunc(DeleteUserVersion, s.deleteVersion)
-	mux.HandleFunc(DeleteViewerVersion, s.deleteVersion)
+	for _, route := range []string{GetOrgPackage, GetUserPackage, GetViewerPackage} {
+		mux.HandleFunc(route, s.getPackage)
+	}
+	for _, route := range []string{ListOrgVersions, ListUserVersions, ListViewerVersions, ListOrgVersionsByID, ListUserVersionsID} {
+		mux.HandleFunc(route, s.listVersions)
+	}
+	for _, route := range []string{GetOrgVersion, GetUserVersion, GetViewerVersion} {
+		mux.HandleFunc(route, s.getVersion)
+	}
+	for _, route := range []string{DeleteOrgVersion, DeleteUserVersion, DeleteViewerVersion} {
+		mux.HandleFunc(route, s.deleteVersion)
+	}
 	s.srv = httptest.NewServer(s.middleware(mux))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -177,6 +233,31 @@ func (s *Server) SetViewer(login string) {
 	s.viewer = login
 }
 
+// SetSecondaryLimit sets the secondary rate limit: points a window (a GET
+// costs 1, any other method 5). GitHub's is 900 points a minute.
+func (s *Server) SetSecondaryLimit(points int, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.points, s.pointWindow = points, window
+}
+
+// SecondaryRefusals counts requests answered with a secondary rate limit
+// because the client spent too many points (injected faults aside).
+func (s *Server) SecondaryRefusals() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.secondary
+}
+
+// Before runs fn just before the server handles the n-th request (from 1)
+// matching route, e.g. to change the package between two pages of a
+// listing. fn runs without the server's lock and may call any method.
+func (s *Server) Before(route string, n int, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = append(s.hooks, hook{route: route, n: n, fn: fn})
+}
+
 // SetRateLimit sets the primary rate limit window: limit per window,
 // requests remaining now, and when the window resets.
 func (s *Server) SetRateLimit(limit, remaining int, resetIn time.Duration) {
@@ -194,7 +275,8 @@ func (s *Server) AddOwner(login, kind string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.owners[strings.ToLower(login)] = &owner{login: login, kind: kind, packages: map[string]*pkg{}}
+	s.nextID++
+	s.owners[strings.ToLower(login)] = &owner{id: 9000 + s.nextID, login: login, kind: kind, packages: map[string]*pkg{}}
 }
 
 // AddPackage seeds a container package of an existing owner.
@@ -203,7 +285,8 @@ func (s *Server) AddPackage(ownerLogin, name string, private bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.mustOwner(ownerLogin)
-	o.packages[strings.ToLower(name)] = &pkg{name: name, private: private}
+	s.nextID++
+	o.packages[strings.ToLower(name)] = &pkg{id: 5000 + s.nextID, name: name, private: private}
 }
 
 // AddVersions seeds versions of a package and returns their IDs.
@@ -257,13 +340,43 @@ func (s *Server) HidePackage(ownerLogin, name string) {
 	s.mustPackage(ownerLogin, name).hidden = true
 }
 
-// DenyDelete makes deletions in the package answer 403, as GitHub does when
-// the token lacks admin on the package.
-func (s *Server) DenyDelete(ownerLogin, name string) {
+// WithoutAdmin makes deletions in the package answer as GitHub does when
+// the workflow's repository lacks the Admin role on the package: 404
+// "Package not found.", although the package lists fine.
+func (s *Server) WithoutAdmin(ownerLogin, name string) {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mustPackage(ownerLogin, name).denyDelete = true
+	s.mustPackage(ownerLogin, name).noAdmin = true
+}
+
+// DeleteVersions deletes versions by digest, as someone else would.
+func (s *Server) DeleteVersions(ownerLogin, name string, digests ...string) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPackage(ownerLogin, name)
+	for _, d := range digests {
+		if i := slices.IndexFunc(p.active, func(v *Version) bool { return v.Digest == d }); i >= 0 {
+			p.deleted = append(p.deleted, p.active[i])
+			p.active = slices.Delete(p.active, i, i+1)
+		}
+	}
+}
+
+// SetTags sets the tags of the version of a digest (a tag moved onto it or
+// away from it), as a push would.
+func (s *Server) SetTags(ownerLogin, name, digest string, tags ...string) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPackage(ownerLogin, name)
+	for _, v := range p.active {
+		if v.Digest == digest {
+			v.Tags = slices.Clone(tags)
+			v.UpdatedAt = time.Now()
+		}
+	}
 }
 
 // FailNext answers the next n requests matching route (a route constant,
@@ -328,6 +441,19 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		_, route := mux.Handler(r)
 		s.mu.Lock()
 		s.counts[route]++
+		var run []func()
+		for _, h := range s.hooks {
+			if h.route == route && h.n == s.counts[route] {
+				run = append(run, h.fn)
+			}
+		}
+		if len(run) > 0 {
+			s.mu.Unlock()
+			for _, fn := range run {
+				fn()
+			}
+			s.mu.Lock()
+		}
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		s.authTypes[scheme]++
 		now := time.Now()
@@ -354,7 +480,11 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 			if f.RetryAfter >= 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 			}
-			writeJSONError(w, f.Status, f.Message, "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api")
+			doc := f.DocumentationURL
+			if doc == "" {
+				doc = "https://docs.github.com/rest"
+			}
+			writeJSONError(w, f.Status, f.Message, doc)
 			return
 		}
 		if s.used >= s.limit {
@@ -363,11 +493,45 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 			writeJSONError(w, http.StatusForbidden, "API rate limit exceeded for installation ID 1.", "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting")
 			return
 		}
+		if wait, ok := s.spend(now, r.Method); !ok {
+			s.secondary++
+			s.setRateHeaders(w)
+			s.mu.Unlock()
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			writeJSONError(w, http.StatusForbidden, MessageSecondaryLimit, docSecondaryLimit)
+			return
+		}
 		s.used++
 		s.setRateHeaders(w)
 		s.mu.Unlock()
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// spend charges a request's points to the secondary limit, or says how
+// long until enough points are free.
+func (s *Server) spend(now time.Time, method string) (time.Duration, bool) {
+	if s.points <= 0 {
+		return 0, true
+	}
+	cost := 5
+	if method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions {
+		cost = 1
+	}
+	keep := s.spent[:0]
+	used := 0
+	for _, sp := range s.spent {
+		if now.Sub(sp.at) < s.pointWindow {
+			keep = append(keep, sp)
+			used += sp.points
+		}
+	}
+	s.spent = keep
+	if used+cost > s.points {
+		return s.pointWindow - now.Sub(s.spent[0].at), false
+	}
+	s.spent = append(s.spent, spent{at: now, points: cost})
+	return 0, true
 }
 
 func (s *Server) setRateHeaders(w http.ResponseWriter) {
@@ -429,33 +593,69 @@ func (s *Server) getViewer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"login": viewer, "id": len(viewer), "type": User})
 }
 
-// lookup resolves the package a request addresses, or answers 404.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*owner, *pkg, bool) {
+// lookup resolves the package a request addresses, or answers 404. viaViewer
+// is true for /user/… paths (the token user's own packages).
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (o *owner, p *pkg, viaViewer, ok bool) {
 	route := r.Pattern
 	login := r.PathValue("owner")
-	if strings.HasPrefix(route, "GET /user/") || strings.HasPrefix(route, "DELETE /user/") {
+	viaViewer = strings.Contains(route, " /user/packages/")
+	byID := r.PathValue("ownerid")
+	switch {
+	case viaViewer:
 		login = s.viewer
 		if login == "" {
 			writeJSONError(w, http.StatusForbidden, "Resource not accessible by integration", "https://docs.github.com/rest/packages/packages")
-			return nil, nil, false
+			return nil, nil, false, false
+		}
+	case byID != "":
+		for _, cand := range s.owners {
+			if strconv.FormatInt(cand.id, 10) == byID {
+				login = cand.login
+			}
 		}
 	}
-	o, ok := s.owners[strings.ToLower(login)]
+	o, found := s.owners[strings.ToLower(login)]
 	wantKind := User
-	if strings.Contains(route, " /orgs/") {
+	if strings.Contains(route, " /orgs/") || strings.Contains(route, " /organizations/") {
 		wantKind = Organization
 	}
-	if !ok || o.kind != wantKind {
+	if !found || o.kind != wantKind {
 		writeJSONError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest/packages/packages")
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	p, ok := o.packages[strings.ToLower(r.PathValue("pkg"))]
-	viaUsers := strings.Contains(route, " /users/")
-	if !ok || p.hidden || (viaUsers && p.private) {
-		writeJSONError(w, http.StatusNotFound, "Package not found.", "https://docs.github.com/rest/packages/packages")
-		return nil, nil, false
+	p, found = o.packages[strings.ToLower(r.PathValue("pkg"))]
+	if !found || p.hidden {
+		writeJSONError(w, http.StatusNotFound, MessagePackageMissing, "https://docs.github.com/rest/packages/packages")
+		return nil, nil, false, false
 	}
-	return o, p, true
+	return o, p, viaViewer, true
+}
+
+func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, p, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	visibility := "public"
+	if p.private {
+		visibility = "private"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": p.id, "name": p.name, "package_type": "container", "visibility": visibility,
+		"version_count": len(p.active),
+		"owner":         map[string]any{"login": o.login, "id": o.id, "type": o.kind},
+		"url":           fmt.Sprintf("http://%s/%s/%s/packages/container/%s", r.Host, ownerPath(o), o.login, escape(p.name)),
+		"html_url":      fmt.Sprintf("https://github.com/%s/%s/packages/container/package/%s", ownerPath(o), o.login, escape(p.name)),
+	})
+}
+
+func ownerPath(o *owner) string {
+	if o.kind == Organization {
+		return "orgs"
+	}
+	return "users"
 }
 
 type versionJSON struct {
@@ -481,7 +681,7 @@ type container struct {
 func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, p, ok := s.lookup(w, r)
+	o, p, _, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
@@ -518,7 +718,12 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) {
 	start := min((pageNo-1)*perPage, len(all))
 	end := min(start+perPage, len(all))
 
-	base := "http://" + r.Host + r.URL.EscapedPath()
+	// GitHub's links name the owner by id: /organizations/{id}/… for an
+	// organization, /user/{id}/… for a user.
+	base := fmt.Sprintf("http://%s/user/%d/packages/container/%s/versions", r.Host, o.id, escape(p.name))
+	if o.kind == Organization {
+		base = fmt.Sprintf("http://%s/organizations/%d/packages/container/%s/versions", r.Host, o.id, escape(p.name))
+	}
 	link := func(n int, rel string) string {
 		q := r.URL.Query()
 		q.Set("page", strconv.Itoa(n))
@@ -538,54 +743,78 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", strings.Join(links, ", "))
 	}
 
-	ownerPath := "users"
-	if o.kind == Organization {
-		ownerPath = "orgs"
-	}
 	out := make([]versionJSON, 0, end-start)
 	for _, v := range all[start:end] {
-		tags := v.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		out = append(out, versionJSON{
-			ID:             v.ID,
-			Name:           v.Digest,
-			URL:            fmt.Sprintf("http://%s/%s/%s/packages/container/%s/versions/%d", r.Host, ownerPath, o.login, escape(p.name), v.ID),
-			PackageHTMLURL: fmt.Sprintf("https://github.com/%s/%s/packages/container/package/%s", ownerPath, o.login, escape(p.name)),
-			CreatedAt:      v.CreatedAt.UTC().Format(time.RFC3339),
-			UpdatedAt:      v.UpdatedAt.UTC().Format(time.RFC3339),
-			HTMLURL:        fmt.Sprintf("https://github.com/%s/%s/packages/container/%s/%d", ownerPath, o.login, escape(p.name), v.ID),
-			Metadata:       metadata{PackageType: "container", Container: container{Tags: tags}},
-		})
+		out = append(out, versionOf(r, o, p, v))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func versionOf(r *http.Request, o *owner, p *pkg, v *Version) versionJSON {
+	tags := v.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return versionJSON{
+		ID:             v.ID,
+		Name:           v.Digest,
+		URL:            fmt.Sprintf("http://%s/%s/%s/packages/container/%s/versions/%d", r.Host, ownerPath(o), o.login, escape(p.name), v.ID),
+		PackageHTMLURL: fmt.Sprintf("https://github.com/%s/%s/packages/container/package/%s", ownerPath(o), o.login, escape(p.name)),
+		CreatedAt:      v.CreatedAt.UTC().Format(time.RFC3339),
+		UpdatedAt:      v.UpdatedAt.UTC().Format(time.RFC3339),
+		HTMLURL:        fmt.Sprintf("https://github.com/%s/%s/packages/container/%s/%d", ownerPath(o), o.login, escape(p.name), v.ID),
+		Metadata:       metadata{PackageType: "container", Container: container{Tags: tags}},
+	}
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, p, _, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if i, ok := activeVersion(w, r, p); ok {
+		writeJSON(w, http.StatusOK, versionOf(r, o, p, p.active[i]))
+	}
+}
+
+// activeVersion finds the active version a request names, or answers 404.
+func activeVersion(w http.ResponseWriter, r *http.Request, p *pkg) (int, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	i := slices.IndexFunc(p.active, func(v *Version) bool { return v.ID == id })
+	if err != nil || i < 0 {
+		writeJSONError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest/packages/packages")
+		return 0, false
+	}
+	return i, true
 }
 
 func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, p, ok := s.lookup(w, r)
+	o, p, viaViewer, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
-	if p.denyDelete {
-		writeJSONError(w, http.StatusForbidden, "You must have admin permissions to the package to delete it.", "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization")
+	// Without the Admin role on the package, and for a user's package
+	// with a token that is not that user's, GitHub hides the package from
+	// DELETE: 404, as if it did not exist.
+	if p.noAdmin || (o.kind == User && !viaViewer && !strings.EqualFold(s.viewer, o.login)) {
+		writeJSONError(w, http.StatusNotFound, MessagePackageMissing, "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization")
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	i := slices.IndexFunc(p.active, func(v *Version) bool { return v.ID == id })
-	if err != nil || i < 0 {
-		writeJSONError(w, http.StatusNotFound, "Package version not found.", "https://docs.github.com/rest/packages/packages")
+	i, ok := activeVersion(w, r, p)
+	if !ok {
 		return
 	}
 	v := p.active[i]
 	if !p.private && v.Downloads > 5000 {
-		writeJSONError(w, http.StatusBadRequest, "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance.", "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization")
+		writeJSONError(w, http.StatusBadRequest, MessageTooManyPulls, "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization")
 		return
 	}
-	if len(p.active) == 1 {
-		writeJSONError(w, http.StatusBadRequest, "You cannot delete the last version of a package. You must delete the package instead.", "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization")
+	if len(v.Tags) > 0 && !slices.ContainsFunc(p.active, func(o *Version) bool { return o != v && len(o.Tags) > 0 }) {
+		writeJSONError(w, http.StatusBadRequest, MessageLastTagged, "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization")
 		return
 	}
 	p.active = slices.Delete(p.active, i, i+1)

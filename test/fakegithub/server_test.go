@@ -58,9 +58,15 @@ func TestPagingAndLinks(t *testing.T) {
 	if len(page) != 30 {
 		t.Errorf("default page size = %d, want 30", len(page))
 	}
-	wantLink := fmt.Sprintf(`<%[1]s%[2]s?page=2>; rel="next", <%[1]s%[2]s?page=9>; rel="last"`, srv.URL(), path)
+	// Like GitHub's, the links name the organization by id.
+	byID := "/organizations/10001/packages/container/team%2Fapp/versions"
+	wantLink := fmt.Sprintf(`<%[1]s%[2]s?page=2>; rel="next", <%[1]s%[2]s?page=9>; rel="last"`, srv.URL(), byID)
 	if got := resp.Header.Get("Link"); got != wantLink {
 		t.Errorf("Link\n got: %s\nwant: %s", got, wantLink)
+	}
+	// And those paths answer.
+	if resp, body := get(t, srv, "GET", byID+"?page=9", fakegithub.DefaultToken); resp.StatusCode != 200 || !strings.Contains(string(body), `"id":10`) {
+		t.Errorf("the next link does not answer: %d %s", resp.StatusCode, body)
 	}
 	v := page[0]
 	meta := v["metadata"].(map[string]any)
@@ -161,5 +167,119 @@ func TestFaultsMatchRoutes(t *testing.T) {
 	resp, _ = get(t, srv, "GET", "/orgs/acme/packages/container/team%2Fapp/versions", fakegithub.DefaultToken)
 	if resp.StatusCode != 200 {
 		t.Errorf("fault outlived its count: %d", resp.StatusCode)
+	}
+}
+
+func TestPackageVersionCountAndOneVersion(t *testing.T) {
+	srv := seed(t, 3)
+	_, body := get(t, srv, "GET", "/orgs/acme/packages/container/team%2Fapp", fakegithub.DefaultToken)
+	var pkg struct {
+		VersionCount int `json:"version_count"`
+		Owner        struct{ Login string }
+	}
+	if err := json.Unmarshal(body, &pkg); err != nil || pkg.VersionCount != 3 || pkg.Owner.Login != "acme" {
+		t.Fatalf("package: %s", body)
+	}
+	srv.DeleteVersions("acme", "team/app", fmt.Sprintf("sha256:%064x", 0))
+	_, body = get(t, srv, "GET", "/orgs/acme/packages/container/team%2Fapp", fakegithub.DefaultToken)
+	if err := json.Unmarshal(body, &pkg); err != nil || pkg.VersionCount != 2 {
+		t.Errorf("version_count after a deletion: %s", body)
+	}
+	if resp, _ := get(t, srv, "GET", "/orgs/acme/packages/container/team%2Fapp/versions/2", fakegithub.DefaultToken); resp.StatusCode != 200 {
+		t.Errorf("GET one version: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, srv, "GET", "/orgs/acme/packages/container/team%2Fapp/versions/1", fakegithub.DefaultToken); resp.StatusCode != 404 {
+		t.Errorf("GET a deleted version: %d", resp.StatusCode)
+	}
+}
+
+func TestRefusalsAreWordedLikeGitHub(t *testing.T) {
+	srv := fakegithub.Start(t)
+	srv.AddOwner("acme", fakegithub.Organization)
+	srv.AddPackage("acme", "app", false)
+	ids := srv.AddVersions("acme", "app",
+		fakegithub.Version{Digest: "sha256:" + strings.Repeat("1", 64), Tags: []string{"v1"}},
+		fakegithub.Version{Digest: "sha256:" + strings.Repeat("2", 64)},
+		fakegithub.Version{Digest: "sha256:" + strings.Repeat("3", 64), Tags: []string{"v3"}, Downloads: 6000})
+	del := func(id int64) (int, string) {
+		resp, body := get(t, srv, "DELETE", fmt.Sprintf("/orgs/acme/packages/container/app/versions/%d", id), fakegithub.DefaultToken)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := del(ids[2]); code != 400 || !strings.Contains(body, fakegithub.MessageTooManyPulls) {
+		t.Errorf("5,000 downloads: %d %s", code, body)
+	}
+	srv.SetTags("acme", "app", "sha256:"+strings.Repeat("3", 64))
+	if code, body := del(ids[0]); code != 400 || !strings.Contains(body, "You cannot delete the last tagged version of a package") {
+		t.Errorf("last tagged version: %d %s", code, body)
+	}
+	if code, _ := del(ids[1]); code != 204 {
+		t.Errorf("an untagged version: %d", code)
+	}
+	// Without the Admin role, GitHub answers 404 although the package lists.
+	srv.WithoutAdmin("acme", "app")
+	if code, body := del(ids[2]); code != 404 || !strings.Contains(body, `"Package not found."`) {
+		t.Errorf("no admin: %d %s", code, body)
+	}
+	if resp, _ := get(t, srv, "GET", "/orgs/acme/packages/container/app/versions", fakegithub.DefaultToken); resp.StatusCode != 200 {
+		t.Errorf("no admin must still list: %d", resp.StatusCode)
+	}
+}
+
+func TestPrivateUserPackageListsButWorkflowTokenCannotDelete(t *testing.T) {
+	srv := fakegithub.Start(t)
+	srv.AddOwner("octocat", fakegithub.User)
+	srv.AddPackage("octocat", "app", true)
+	ids := srv.AddVersions("octocat", "app", fakegithub.Version{Digest: "sha256:" + strings.Repeat("1", 64), Tags: []string{"v1"}},
+		fakegithub.Version{Digest: "sha256:" + strings.Repeat("2", 64)})
+	if resp, _ := get(t, srv, "GET", "/users/octocat/packages/container/app/versions", fakegithub.DefaultToken); resp.StatusCode != 200 {
+		t.Errorf("list with a workflow token: %d", resp.StatusCode)
+	}
+	path := fmt.Sprintf("/users/octocat/packages/container/app/versions/%d", ids[1])
+	if resp, body := get(t, srv, "DELETE", path, fakegithub.DefaultToken); resp.StatusCode != 404 || !strings.Contains(string(body), "Package not found.") {
+		t.Errorf("delete with a workflow token: %d %s", resp.StatusCode, body)
+	}
+	srv.SetViewer("octocat") // a personal access token of the owner
+	if resp, _ := get(t, srv, "DELETE", path, fakegithub.DefaultToken); resp.StatusCode != 204 {
+		t.Errorf("delete with the owner's token: %d", resp.StatusCode)
+	}
+}
+
+func TestBeforeChangesThePackageBetweenPages(t *testing.T) {
+	srv := seed(t, 150)
+	const path = "/orgs/acme/packages/container/team%2Fapp/versions?per_page=100"
+	// Someone deletes ten of the first page's versions before page 2 is
+	// read: page 2 then starts ten versions later, as on GitHub.
+	srv.Before(fakegithub.ListOrgVersionsByID, 1, func() {
+		var gone []string
+		for i := 140; i < 150; i++ {
+			gone = append(gone, fmt.Sprintf("sha256:%064x", i))
+		}
+		srv.DeleteVersions("acme", "team/app", gone...)
+	})
+	var page1, page2 []struct{ ID int64 }
+	resp, body := get(t, srv, "GET", path, fakegithub.DefaultToken)
+	_ = json.Unmarshal(body, &page1)
+	next := strings.TrimPrefix(strings.Split(strings.Split(resp.Header.Get("Link"), ">")[0], "<")[1], srv.URL())
+	_, body = get(t, srv, "GET", next, fakegithub.DefaultToken)
+	_ = json.Unmarshal(body, &page2)
+	if len(page1) != 100 || len(page2) != 40 || page2[0].ID != 40 {
+		t.Errorf("pages of %d and %d, page 2 from id %d; want 100 and 40 from id 40 (ids 41-50 skipped)", len(page1), len(page2), page2[0].ID)
+	}
+}
+
+func TestSecondaryLimitCountsPoints(t *testing.T) {
+	srv := seed(t, 20)
+	srv.SetSecondaryLimit(12, time.Hour)
+	// Two DELETEs (10 points) and two GETs fit; a third DELETE does not.
+	for _, id := range []int{1, 2} {
+		if resp, _ := get(t, srv, "DELETE", fmt.Sprintf("/orgs/acme/packages/container/team%%2Fapp/versions/%d", id), fakegithub.DefaultToken); resp.StatusCode != 204 {
+			t.Fatalf("delete %d: %d", id, resp.StatusCode)
+		}
+	}
+	get(t, srv, "GET", "/users/acme", fakegithub.DefaultToken)
+	get(t, srv, "GET", "/users/acme", fakegithub.DefaultToken)
+	resp, body := get(t, srv, "DELETE", "/orgs/acme/packages/container/team%2Fapp/versions/3", fakegithub.DefaultToken)
+	if resp.StatusCode != 403 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "secondary-rate-limits") || srv.SecondaryRefusals() != 1 {
+		t.Errorf("over the points: %d %s", resp.StatusCode, body)
 	}
 }

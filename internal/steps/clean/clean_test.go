@@ -44,17 +44,28 @@ var (
 
 const ecrHost = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
-// methodCounter counts requests by method in front of a registry.
+// methodCounter counts requests by method in front of a registry; before,
+// when set, runs first and may answer a status instead.
 type methodCounter struct {
 	h      http.Handler
 	mu     sync.Mutex
 	counts map[string]int
+	before func(*http.Request) int
 }
 
 func (c *methodCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.counts[r.Method]++
+	before := c.before
 	c.mu.Unlock()
+	if before != nil {
+		if status := before(r); status != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write([]byte(`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"refused by the test"}]}`))
+			return
+		}
+	}
 	c.h.ServeHTTP(w, r)
 }
 
@@ -175,7 +186,7 @@ func TestExpiringTheIndexTakesEverythingAlong(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &file) != nil {
 		t.Fatalf("plan file: %v\n%s", err, data)
 	}
-	if file.Version != 1 || file.Mode != "preview" || len(file.Repositories[0].Plan.Expired[0].Cascade) != 7 {
+	if file.Version != 2 || file.Mode != "preview" || len(file.Repositories[0].Plan.Expired[0].Cascade) != 7 {
 		t.Errorf("plan file = %+v", file)
 	}
 
@@ -312,7 +323,7 @@ func TestBadInputs(t *testing.T) {
 		}, "the policy cannot be used on " + repo + ": invalid lifecycle policy: rule 1: action type \"transition\" is not supported on plain OCI registries"},
 		{"apply on a plain registry", func(o *clean.Options) { o.Mode = clean.ModeApply },
 			"mode apply puts a lifecycle policy on ECR repositories, but " + repo + " is on a plain OCI registry, which stores no policies: use mode: enforce on a schedule"},
-		{"unknown mode", func(o *clean.Options) { o.Mode = "delete" }, `mode "delete" is not one of preview, apply or enforce`},
+		{"unknown mode", func(o *clean.Options) { o.Mode = "delete" }, `mode "delete" is not one of list, preview, apply or enforce`},
 		{"tagged image", func(o *clean.Options) { o.Images = []string{repo + ":v1"} }, "has a tag: give the repository alone"},
 		{"unknown repository", func(o *clean.Options) { o.Images = []string{host + "/nope"} }, "repository not found: check the repository name in images"},
 		{"shorthand conflict", func(o *clean.Options) {
@@ -384,5 +395,18 @@ func TestExamplesStayValid(t *testing.T) {
 	}
 	if _, err := lifecycle.Compile(lifecycle.Shorthand{KeepTagged: 20, TagPatterns: []string{"pr-*"}, UntaggedOlderThan: 7 * 24 * time.Hour, ProtectTags: []string{"latest", "v*"}}); err != nil {
 		t.Fatal(err)
+	}
+	// A scheduled clean never overlaps another: every example that cleans
+	// on a schedule sets a concurrency group.
+	examples, _ := filepath.Glob(filepath.Join("..", "..", "..", "examples", "workflows", "*.yml"))
+	for _, path := range examples {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(src)
+		if strings.Contains(text, "stage: clean") && strings.Contains(text, "schedule:") && !strings.Contains(text, "\nconcurrency:\n  group: ") {
+			t.Errorf("%s cleans on a schedule without a concurrency group", filepath.Base(path))
+		}
 	}
 }

@@ -19,7 +19,7 @@ func seedECR(t *testing.T, srv *fakeecr.Server, repo string, built ...*cleanfixt
 	for _, b := range built {
 		for _, m := range b.Manifests {
 			srv.AddImages(repo, fakeecr.Image{Digest: m.Digest, Tags: m.Tags, PushedAt: longAgo, SizeBytes: m.Size,
-				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject})
+				Manifest: m.Body, MediaType: m.MediaType, SubjectDigest: m.Subject, Blobs: m.Blobs})
 		}
 	}
 }
@@ -61,7 +61,8 @@ func TestECRPreviewComparesWithAWS(t *testing.T) {
 	if n := srv.Calls(fakeecr.OpBatchDeleteImage); n != 0 {
 		t.Fatalf("preview called BatchDeleteImage %d times", n)
 	}
-	if starts := srv.PreviewStarts("team/app"); len(starts) != 2 || starts[0] != string(res.Policy) {
+	// AWS is sent the policy text as written, which it measures and stores.
+	if starts := srv.PreviewStarts("team/app"); len(starts) != 2 || starts[0] != string(opts.Policy.Text) {
 		t.Errorf("preview starts = %d, want 2 (restart after EXPIRED) with our policy text", len(starts))
 	}
 	aws := res.Repositories[0].AWS
@@ -72,7 +73,7 @@ func TestECRPreviewComparesWithAWS(t *testing.T) {
 		t.Fatalf("comparison = %+v, want agreement on v0 and two differences", aws)
 	}
 	for _, d := range aws.Differences {
-		if d.Ours != "keep" || !strings.Contains(d.Why, "still referenced by "+index.Digest[:19]) {
+		if d.Ours != "keep" || !strings.HasPrefix(d.Why, clean.WhyListedBy) || !strings.Contains(d.Why, index.Digest[:19]) {
 			t.Errorf("difference %+v, want ours keep because the index needs it", d)
 		}
 	}

@@ -26,6 +26,7 @@ type Result struct {
 	EvaluatedAt   time.Time       `json:"evaluatedAt"`
 	MaxDeletions  int             `json:"maxDeletions"`
 	DeleteOrphans bool            `json:"deleteOrphans"`
+	UntaggedGrace string          `json:"untaggedGrace"`
 	Protected     []string        `json:"protected,omitempty"`
 
 	Repositories []RepositoryResult `json:"repositories"`
@@ -36,6 +37,12 @@ type Result struct {
 	PlanFile string   `json:"-"`
 	// PlanPath is PlanFile as the plan output shows it.
 	PlanPath string `json:"-"`
+	// InventoryFile is the JSON inventory report; InventoryPath as the
+	// inventory output shows it.
+	InventoryFile    string `json:"-"`
+	InventoryPath    string `json:"-"`
+	inventoryWritten bool
+	planWritten      bool
 }
 
 // RepositoryResult is one repository's plan and what became of it.
@@ -50,11 +57,25 @@ type RepositoryResult struct {
 	AWS *Comparison `json:"awsPreview,omitempty"`
 	// PolicyChange is what apply did to the repository's policy.
 	PolicyChange *PolicyChange `json:"policyChange,omitempty"`
+	// Recheck is what the listing just before deleting changed (enforce).
+	Recheck *Recheck `json:"recheck,omitempty"`
 	// Deletion is what enforce deleted.
 	Deletion *inventory.Deletion `json:"deletion,omitempty"`
+	// Journal is the state of every planned deletion, kept as the run goes:
+	// the next run finishes what a stopped run left behind.
+	Journal []JournalEntry `json:"journal,omitempty"`
+	// Aborted says why nothing was deleted in this repository (a listing
+	// that lists a manifest it cannot return).
+	Aborted    string                 `json:"aborted,omitempty"`
+	Unreadable []inventory.Unreadable `json:"unreadable,omitempty"`
+	// Inventory is the repository's inventory report (its own file).
+	Inventory *inventory.Report `json:"-"`
 
 	parents map[string][]string
 	sizes   map[string]int64
+	// coveredBy lists, for an ECR platform manifest, the indexes whose
+	// reported size already counts it.
+	coveredBy map[string][]string
 }
 
 // PolicyChange is the outcome of apply on one ECR repository.
@@ -75,7 +96,11 @@ type Totals struct {
 	Deleted      int `json:"deleted"`
 	Failed       int `json:"failed"`
 	NotAttempted int `json:"notAttempted"`
-	Kept         int `json:"kept"`
+	// Dropped were taken out of the plan by the re-check; Gone were
+	// deleted by someone else meanwhile.
+	Dropped int `json:"dropped,omitempty"`
+	Gone    int `json:"gone,omitempty"`
+	Kept    int `json:"kept"`
 	// BytesReclaimed sums the known sizes of what was deleted (enforce) or
 	// would be (preview); layers shared with kept images are counted too,
 	// so it is an upper bound of the storage freed.
@@ -89,6 +114,10 @@ func (r *Result) tally() {
 		repo := &r.Repositories[i]
 		p := repo.Plan
 		if p == nil {
+			if repo.Inventory != nil {
+				t.Manifests += repo.Inventory.Manifests
+				t.Kept += repo.Inventory.Manifests
+			}
 			continue
 		}
 		t.Manifests += p.Counts.Artifacts
@@ -99,8 +128,19 @@ func (r *Result) tally() {
 			t.Deleted += len(d.Deleted)
 			t.Failed += len(d.Failed)
 			t.NotAttempted += len(d.NotAttempted)
+			if repo.Recheck != nil {
+				t.Dropped += len(repo.Recheck.Dropped)
+				t.Gone += len(repo.Recheck.Gone)
+			}
 			t.Kept += p.Counts.Artifacts - len(d.Deleted)
+			gone := map[string]bool{}
 			for _, dg := range d.Deleted {
+				gone[dg] = true
+			}
+			for _, dg := range d.Deleted {
+				if slices.ContainsFunc(repo.coveredBy[dg], func(p string) bool { return gone[p] }) {
+					continue // counted in its index's size, as ECR reports it
+				}
 				if size := repo.sizes[dg]; size > 0 {
 					t.BytesReclaimed += size
 				} else {
@@ -123,7 +163,7 @@ func (r *Result) planJSON() ([]byte, error) {
 	doc := struct {
 		Version int `json:"version"`
 		*Result
-	}{1, r}
+	}{planVersion, r}
 	return json.MarshalIndent(doc, "", "  ")
 }
 
@@ -141,37 +181,65 @@ func (r *Result) deleted() []string {
 }
 
 // failed lists repository@digest of every planned deletion that did not
-// happen.
+// happen: refused, not attempted, or dropped by the re-check.
 func (r *Result) failed() []string {
 	var out []string
 	for _, repo := range r.Repositories {
 		if repo.Deletion == nil {
 			continue
 		}
-		for _, f := range repo.Deletion.Failed {
-			out = append(out, repo.Repository+"@"+f.Digest)
-		}
-		for _, n := range repo.Deletion.NotAttempted {
-			out = append(out, repo.Repository+"@"+n.Digest)
+		for _, e := range repo.Journal {
+			switch e.State {
+			case StateRefused, StateNotAttempted, StateDropped, StatePlanned:
+				out = append(out, repo.Repository+"@"+e.Digest)
+			}
 		}
 	}
 	return out
 }
 
-// Outputs are the step outputs of the inputs table.
+// Outputs are the step outputs of the inputs table. Each is written only
+// when the run got far enough to know it (see internal/inputs/outputs.go).
 func (r *Result) Outputs() []report.Output {
-	count := r.Totals.Deleted
-	if r.Mode == ModePreview {
-		count = r.Totals.Planned
+	var out []report.Output
+	if len(r.Policy) > 0 {
+		out = append(out, report.Output{Name: inputs.OutPolicy, Value: strings.TrimSpace(string(r.Policy))})
 	}
-	return []report.Output{
-		{Name: inputs.OutDeleted, Value: report.OutputList(r.deleted())},
-		{Name: inputs.OutDeletedCount, Value: fmt.Sprint(count)},
-		{Name: inputs.OutKeptCount, Value: fmt.Sprint(r.Totals.Kept)},
-		{Name: inputs.OutFailed, Value: report.OutputList(r.failed())},
-		{Name: inputs.OutPlan, Value: r.PlanPath},
-		{Name: inputs.OutPolicy, Value: strings.TrimSpace(string(r.Policy))},
+	if r.inventoryWritten {
+		out = append(out, report.Output{Name: inputs.OutInventory, Value: r.InventoryPath})
 	}
+	if r.planWritten {
+		out = append(out, report.Output{Name: inputs.OutPlan, Value: r.PlanPath})
+	}
+	planned := r.Mode == ModePreview || r.Mode == ModeEnforce
+	evaluated := planned && len(r.Repositories) > 0
+	for _, repo := range r.Repositories {
+		if repo.Plan == nil || repo.Aborted != "" && repo.Deletion == nil {
+			evaluated = false
+		}
+	}
+	deleting := false
+	for _, repo := range r.Repositories {
+		if repo.Deletion != nil {
+			deleting = true
+		}
+	}
+	switch {
+	case r.Mode == ModePreview && evaluated:
+		out = append(out,
+			report.Output{Name: inputs.OutDeletedCount, Value: fmt.Sprint(r.Totals.Planned)},
+			report.Output{Name: inputs.OutKeptCount, Value: fmt.Sprint(r.Totals.Kept)})
+	case r.Mode == ModeEnforce && (evaluated || deleting):
+		// What was deleted and what was not, even when deleting stopped.
+		out = append(out,
+			report.Output{Name: inputs.OutDeleted, Value: report.OutputList(r.deleted())},
+			report.Output{Name: inputs.OutDeletedCount, Value: fmt.Sprint(r.Totals.Deleted)},
+			report.Output{Name: inputs.OutFailed, Value: report.OutputList(r.failed())})
+		if evaluated {
+			out = append(out, report.Output{Name: inputs.OutKeptCount, Value: fmt.Sprint(r.Totals.Kept)})
+		}
+	}
+	return out
 }
 
 // maxSummaryRows bounds each repository's table; the plan file has all.
@@ -190,16 +258,21 @@ func (r *Result) Summary(md *report.Markdown) {
 	for i := range r.Repositories {
 		r.Repositories[i].summary(md, r.Mode)
 	}
-	if r.FromShorthand {
+	switch {
+	case len(r.Policy) == 0:
+	case r.FromShorthand:
 		md.Paragraph("The shorthand inputs compile to this ECR lifecycle policy; paste it into ECR, or keep it in a file for `policy`:")
 		md.CodeBlock("json", strings.TrimSpace(string(r.Policy)))
-	} else {
+	default:
 		md.Details("Effective lifecycle policy", func(b *report.Markdown) {
 			b.CodeBlock("json", strings.TrimSpace(string(r.Policy)))
 		})
 	}
-	if r.PlanFile != "" {
+	if r.planWritten {
 		md.Paragraph("Plan file: %s", report.Code(r.PlanPath))
+	}
+	if r.inventoryWritten {
+		md.Paragraph("Inventory file: %s", report.Code(r.InventoryPath))
 	}
 }
 
@@ -210,6 +283,14 @@ func (r *Result) headline() string {
 		source = "policy compiled from the shorthand inputs"
 	}
 	switch r.Mode {
+	case ModeList:
+		images := 0
+		for _, repo := range r.Repositories {
+			if repo.Inventory != nil {
+				images += len(repo.Inventory.Images)
+			}
+		}
+		return fmt.Sprintf("**List** — nothing was deleted · %s and %s in %s.", plural(images, "image"), plural(t.Manifests, "manifest"), plural(t.Repositories, "repository"))
 	case ModeApply:
 		applied := 0
 		for _, repo := range r.Repositories {
@@ -220,8 +301,8 @@ func (r *Result) headline() string {
 		return fmt.Sprintf("**Apply** · %s · put on %d of %d ECR repositories; ECR's lifecycle then expires images itself (within 24 hours).",
 			source, applied, len(r.Repositories))
 	case ModeEnforce:
-		return fmt.Sprintf("**Enforce** · %s · deleted **%d** of %s in %s (%s and what goes with them)%s; %d refused, %d not attempted; %s kept.",
-			source, t.Deleted, plural(t.Planned, "planned manifest"), plural(t.Repositories, "repository"), plural(t.Expired, "expired image"), bytesNote(t), t.Failed, t.NotAttempted, plural(t.Kept, "manifest"))
+		return fmt.Sprintf("**Enforce** · %s · deleted **%d** of %s in %s (%s and what goes with them)%s; %d refused, %d not attempted, %d dropped by the re-check, %d gone already; %s kept.",
+			source, t.Deleted, plural(t.Planned, "planned manifest"), plural(t.Repositories, "repository"), plural(t.Expired, "expired image"), bytesNote(t), t.Failed, t.NotAttempted, t.Dropped, t.Gone, plural(t.Kept, "manifest"))
 	}
 	return fmt.Sprintf("**Preview** — nothing was deleted · %s · the plan deletes **%d** of %s in %s (%s and what goes with them)%s; %s kept.",
 		source, t.Planned, plural(t.Manifests, "manifest"), plural(t.Repositories, "repository"), plural(t.Expired, "expired image"), bytesNote(t), plural(t.Kept, "manifest"))
@@ -256,6 +337,10 @@ func (repo *RepositoryResult) summary(md *report.Markdown, mode string) {
 		}
 		return
 	}
+	if repo.Aborted != "" {
+		md.Paragraph("**Nothing was deleted here:** %s", report.Escape(repo.Aborted))
+	}
+	repo.inventorySummary(md)
 	p := repo.Plan
 	if p == nil {
 		return
@@ -306,10 +391,17 @@ func (repo *RepositoryResult) summary(md *report.Markdown, mode string) {
 	for _, t := range p.Transitioned {
 		bullets = append(bullets, fmt.Sprintf("%s%s: rule %d moves it to archive storage", report.Code(inventory.Short(t.Digest)), tagSuffix(t.Tags), t.RulePriority))
 	}
+	for _, f := range p.Finished {
+		bullets = append(bullets, fmt.Sprintf("%s%s deleted now: an interrupted run deleted what referenced it and left it behind%s", report.Code(inventory.Short(f.Digest)), tagSuffix(f.Tags), cascadeSuffix(f.Cascade)))
+	}
 	bullets = append(bullets, escapeAll(repo.Warnings)...)
 	bullets = append(bullets, escapeAll(repo.Notes)...)
 	if len(bullets) > 0 {
 		md.Bullets(bullets...)
+	}
+	if lines := repo.Recheck.summaryLines(); len(lines) > 0 {
+		md.Paragraph("Re-checked just before deleting:")
+		md.Bullets(lines...)
 	}
 	if d := repo.Deletion; d != nil {
 		md.Paragraph("Deleted %d of %d manifests.", len(d.Deleted), len(p.Delete))
@@ -493,8 +585,12 @@ func (r *Result) Text(w io.Writer) {
 			}
 			continue
 		}
+		if repo.Aborted != "" {
+			fmt.Fprintf(w, "  nothing deleted: %s\n", repo.Aborted)
+		}
 		p := repo.Plan
 		if p == nil {
+			repo.inventoryText(w)
 			continue
 		}
 		fmt.Fprintf(w, "  ages from %s\n", clockText(repo.Clocks))
@@ -515,6 +611,12 @@ func (r *Result) Text(w io.Writer) {
 		}
 		for _, n := range p.Protected {
 			fmt.Fprintf(w, "  kept %s: %s\n", inventory.Short(n.Digest), n.Reason)
+		}
+		for _, f := range p.Finished {
+			fmt.Fprintf(w, "  leftover of an interrupted run, deleted now: %s\n", inventory.Short(f.Digest))
+		}
+		for _, line := range repo.Recheck.summaryLines() {
+			fmt.Fprintf(w, "  re-check: %s\n", stripMarkdown(line))
 		}
 		if d := repo.Deletion; d != nil {
 			fmt.Fprintf(w, "  deleted %d of %d\n", len(d.Deleted), len(p.Delete))
@@ -542,8 +644,11 @@ func (r *Result) Text(w io.Writer) {
 	if r.FromShorthand {
 		fmt.Fprintf(w, "\npolicy compiled from the shorthand (paste into ECR):\n%s", r.Policy)
 	}
-	if r.PlanFile != "" {
+	if r.planWritten {
 		fmt.Fprintf(w, "plan: %s\n", r.PlanPath)
+	}
+	if r.inventoryWritten {
+		fmt.Fprintf(w, "inventory: %s\n", r.InventoryPath)
 	}
 }
 

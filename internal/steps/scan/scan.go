@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/failure"
+	"github.com/registry-actions/registry/internal/outdir"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
@@ -364,9 +364,11 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
+// ensureDir claims output-dir (created, or reused when empty or marked by
+// an earlier run), as every stage writing there does.
 func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("scan: cannot create output-dir %s: %w", dir, err)
+	if err := outdir.Claim(dir); err != nil {
+		return fmt.Errorf("scan: output-dir: %w", err)
 	}
 	return nil
 }
