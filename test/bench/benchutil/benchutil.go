@@ -92,3 +92,19 @@ func Slug(s string) string {
 		return '-'
 	}, strings.ToLower(s))
 }
+
+// Isolated returns a command maker whose processes run in dir with a
+// minimal environment and their own home under work (no user's Docker or
+// tool configuration leaks into a measurement).
+func Isolated(work, dir string) (func(bin string, args ...string) *exec.Cmd, error) {
+	home := filepath.Join(work, "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, err
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "DOCKER_CONFIG=" + filepath.Join(home, "docker"), "TMPDIR=" + os.TempDir()}
+	return func(bin string, args ...string) *exec.Cmd {
+		c := exec.Command(bin, args...)
+		c.Dir, c.Env = dir, env
+		return c
+	}, nil
+}

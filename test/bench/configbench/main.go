@@ -64,15 +64,9 @@ func run(o options) error {
 	if err := configfixture.Mixed(repo, o.files); err != nil {
 		return err
 	}
-	home := filepath.Join(work, "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
+	command, err := benchutil.Isolated(work, repo)
+	if err != nil {
 		return err
-	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir()}
-	command := func(bin string, args ...string) *exec.Cmd {
-		c := exec.Command(bin, args...)
-		c.Dir, c.Env = repo, env
-		return c
 	}
 	cases := []*benchCase{
 		{name: "registry scan --config .", file: "config.trivy.json", cmd: func(out string) *exec.Cmd {

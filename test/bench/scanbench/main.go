@@ -94,15 +94,9 @@ func run(o options) error {
 	if err := vulndb.SeedCache(db, vulndb.MetadataAt(time.Now().Add(-time.Hour))); err != nil {
 		return err
 	}
-	home := filepath.Join(work, "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
+	command, err := benchutil.Isolated(work, work)
+	if err != nil {
 		return err
-	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "DOCKER_CONFIG=" + filepath.Join(home, "docker"), "TMPDIR=" + os.TempDir()}
-	command := func(bin string, args ...string) *exec.Cmd {
-		c := exec.Command(bin, args...)
-		c.Dir, c.Env = work, env
-		return c
 	}
 	registryScan := func(platforms string) func(cache, out string) *exec.Cmd {
 		return func(cache, out string) *exec.Cmd {
