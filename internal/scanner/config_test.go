@@ -145,6 +145,27 @@ func TestConfigPathsNameRepositoryFiles(t *testing.T) {
 	}
 }
 
+func TestConfigInlineIgnore(t *testing.T) {
+	dir := smallRepo(t)
+	inline := "# trivy:ignore:DS-0001\nFROM alpine:latest\nCMD [\"true\"]\n"
+	if err := os.MkdirAll(filepath.Join(dir, "inline"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inline", "Dockerfile"), []byte(inline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := scanRepo(t, dir, ConfigOptions{}, "Dockerfile", "inline")
+	if _, ok := findingAt(res, "DS-0001", "inline/Dockerfile"); ok {
+		t.Error("a trivy:ignore comment did not apply")
+	}
+	if _, ok := findingAt(res, "DS-0001", configfixture.Dockerfile); !ok {
+		t.Error("DS-0001 without the comment is gone too")
+	}
+	if _, ok := findingAt(res, "DS-0002", "inline/Dockerfile"); !ok {
+		t.Error("the comment ignored more than its check")
+	}
+}
+
 func TestConfigIgnoreSkipAndSeverity(t *testing.T) {
 	dir := smallRepo(t)
 	ignore := filepath.Join(dir, ".trivyignore")
