@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) -X github.com/aquasecurity/trivy/pkg/version/app.ver=$(shell go list -m -f '{{slice .Version 1}}' github.com/aquasecurity/trivy)
 BIN     := $(CURDIR)/bin/registry
 
-.PHONY: build test vet fmt-check docs demo bench bench-push image clean
+.PHONY: build test vet fmt-check docs demo bench bench-push bench-pipeline image clean
 
 build:
 	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -32,6 +32,9 @@ bench: build
 
 bench-push: build
 	test/bench/run.sh push
+
+bench-pipeline: build
+	test/bench/run.sh pipeline
 
 image:
 	docker build --build-arg VERSION=$(VERSION) -t registry:$(VERSION) .

@@ -35,12 +35,15 @@ type IO struct {
 	Dir string
 	// Environ lists the environment for child processes (docker buildx).
 	Environ func() []string
+	// ReadPassword asks for a password on the terminal without echo; nil
+	// when there is no terminal to ask on.
+	ReadPassword func(prompt string) ([]byte, error)
 }
 
 // OSIO is the real process.
 func OSIO() IO {
 	dir, _ := os.Getwd()
-	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ}
+	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ, ReadPassword: terminalPassword()}
 }
 
 // Main runs the program and returns its exit code.
@@ -139,6 +142,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 	if err := r.Values.Err(); err != nil {
 		return nil, err
 	}
+	r.startSignKey(ctx, chain)
 	var results []StageResult
 	for _, st := range chain {
 		runner, ok := runnerFor(st)

@@ -70,6 +70,7 @@ Every flag has the name of the Action input it mirrors. Run one stage
 		},
 	})
 	root.AddCommand(demoCommand(pio, exit))
+	root.AddCommand(keyPairCommand(pio, opts, exit))
 	root.CompletionOptions.HiddenDefaultCmd = true
 	return root
 }

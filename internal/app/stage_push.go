@@ -52,6 +52,9 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 	if res != nil {
 		r.State.Pushed = res.Pushed()
 		r.State.Digest = res.Digest
+		if opts.Build == nil {
+			r.State.Source = opts.Source
+		}
 	}
 	if res == nil {
 		return nil, err

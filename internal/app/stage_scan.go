@@ -39,10 +39,17 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		}
 	}
 	var targets []scan.Target
+	local, closeLocal, haveLocal := r.pushedLocally(ctx, r.Registry)
+	if haveLocal {
+		defer closeLocal()
+	}
 	for _, s := range images {
-		if p, ok := r.localImage(s); ok {
+		switch p, isPath := r.localImage(s); {
+		case isPath:
 			targets = append(targets, scan.Target{Path: p})
-		} else {
+		case haveLocal && slices.Contains(r.State.Pushed, s):
+			targets = append(targets, scan.Target{Ref: s, Local: local})
+		default:
 			targets = append(targets, scan.Target{Ref: s})
 		}
 	}
@@ -128,7 +135,7 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		return nil, err
 	}
 	for _, rep := range res.Reports() {
-		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
+		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, Platform: rep.Platform, Digest: rep.Digest, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
 	}
 	return res, err
 }

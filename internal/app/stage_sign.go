@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/registry-actions/registry/internal/inputs"
@@ -23,10 +24,7 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 		v.Fail(err)
 	}
 	rawKey := v.String("key")
-	key := rawKey
-	if sign.IsKeyFile(rawKey) {
-		key = r.Path(rawKey)
-	}
+	key := r.signKey()
 	switch {
 	case strings.HasPrefix(rawKey, "env://"):
 		// The variable holds the private key.
@@ -55,6 +53,7 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 		Attest:      lower(v.List("attest")),
 		VulnFile:    r.Path(v.String("vuln-file")),
 		SBOMFile:    r.Path(v.String("sbom-file")),
+		KeyLoad:     r.State.SignKey,
 		Registry:    r.Registry,
 		Log:         r.Log,
 	}
@@ -62,7 +61,7 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 		opts.Signer.IDToken = signer.GitHubActionsToken(r.IO.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL"), requestToken)
 	}
 	for _, s := range r.State.Scans {
-		opts.Reports = append(opts.Reports, sign.Report{Image: s.Image, TrivyJSON: r.Path(s.TrivyJSON), SBOM: r.Path(s.SBOM)})
+		opts.Reports = append(opts.Reports, sign.Report{Image: s.Image, Platform: s.Platform, Digest: s.Digest, TrivyJSON: r.Path(s.TrivyJSON), SBOM: r.Path(s.SBOM)})
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -72,6 +71,25 @@ func runSign(ctx context.Context, r *Run) (report.Result, error) {
 		return nil, err
 	}
 	return res, err
+}
+
+// signKey is the key input, a file resolved against the working directory.
+func (r *Run) signKey() string {
+	key := r.Values.String("key")
+	if sign.IsKeyFile(key) {
+		return r.Path(key)
+	}
+	return key
+}
+
+// startSignKey starts decrypting the signing key when a chain will sign
+// after other stages, so the key's deliberately slow decryption overlaps
+// them. A key that does not load fails the sign stage, as it would have.
+func (r *Run) startSignKey(ctx context.Context, chain []inputs.Stage) {
+	if len(chain) < 2 || chain[0] == inputs.Sign || !slices.Contains(chain, inputs.Sign) {
+		return
+	}
+	r.State.SignKey = sign.StartKeyLoad(ctx, r.signKey(), r.Values.String("key-password"))
 }
 
 // runInfo describes the workflow run from the variables every runner sets;

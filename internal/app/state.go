@@ -11,6 +11,7 @@ import (
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
+	"github.com/registry-actions/registry/internal/steps/sign"
 )
 
 // State is what earlier stages of a chain hand to later ones.
@@ -19,14 +20,21 @@ type State struct {
 	Pushed []string
 	// Digest is the digest push produced (the same at every target).
 	Digest string
+	// Source is the source spec push read (resolved against the working
+	// directory), empty for a build.
+	Source string
 	// Scans holds, per scanned image, the report files a later sign stage
 	// can attest.
 	Scans []ScannedImage
+	// SignKey is the signing key, loading since the chain started.
+	SignKey *sign.KeyLoad
 }
 
 // ScannedImage links an image to the reports scan wrote about it.
 type ScannedImage struct {
 	Image     string // repository@digest
+	Platform  string
+	Digest    string // the platform manifest's digest
 	TrivyJSON string
 	SBOM      string
 }

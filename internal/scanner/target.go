@@ -30,7 +30,21 @@ type Target struct {
 	// Path is an OCI layout directory, an OCI archive (tar of a layout) or a
 	// docker-save tarball.
 	Path string
+	// Local, with a digest Ref, is the image or index Ref names already at
+	// hand with its layers compressed — the OCI layout or archive a chain
+	// has just pushed as Ref: it is read from there instead of being pulled
+	// back from the registry, and reported as Ref.
+	Local Artifact
 }
+
+// Artifact is a v1.Image or a v1.ImageIndex.
+type Artifact interface {
+	Digest() (v1.Hash, error)
+	MediaType() (types.MediaType, error)
+}
+
+// LocalTarget scans local, a copy of the image ref names.
+func LocalTarget(ref name.Digest, local Artifact) Target { return Target{Ref: ref, Local: local} }
 
 // RemoteTarget scans an image in a registry.
 func RemoteTarget(ref name.Reference) Target { return Target{Ref: ref} }
@@ -71,6 +85,8 @@ func resolve(ctx context.Context, t Target, n normalized) (*resolvedImage, error
 		return nil, err
 	}
 	switch {
+	case t.Ref != nil && t.Local != nil:
+		return resolveLocal(t.Ref, t.Local, filter)
 	case t.Ref != nil && t.Path != "":
 		return nil, invalid("target sets both a reference and a path: use one")
 	case t.Ref != nil:
@@ -122,6 +138,40 @@ func resolveRemote(ctx context.Context, ref name.Reference, opts []remote.Option
 		out.platforms = []platformImage{p}
 	default:
 		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s has media type %s, which is neither an image nor an index: scan an image reference", ref, desc.MediaType)}
+	}
+	return out, nil
+}
+
+// resolveLocal reads a copy of ref's image that is at hand, after checking
+// it is the very manifest ref names.
+func resolveLocal(ref name.Reference, local Artifact, filter []v1.Platform) (*resolvedImage, error) {
+	d, err := local.Digest()
+	if err != nil {
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("local copy of %s: %v", ref, err), Err: err}
+	}
+	if rd, ok := ref.(name.Digest); !ok || rd.DigestStr() != d.String() {
+		return nil, invalid("the local copy of %s has digest %s: scan the reference itself", ref, d)
+	}
+	out := &resolvedImage{
+		reference:  ref.String(),
+		repository: ref.Context().Name(),
+		digest:     d.String(),
+		cleanup:    func() {},
+		fastGunzip: true,
+	}
+	switch a := local.(type) {
+	case v1.ImageIndex:
+		if out.platforms, err = indexPlatforms(a, filter, ref.String()); err != nil {
+			return nil, err
+		}
+	case v1.Image:
+		p, err := singlePlatform(a, d.String(), filter, ref.String())
+		if err != nil {
+			return nil, err
+		}
+		out.platforms = []platformImage{p}
+	default:
+		return nil, invalid("the local copy of %s is neither an image nor an index", ref)
 	}
 	return out, nil
 }

@@ -50,15 +50,23 @@ func TestAttestations(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ares, err := s.Attest(ctx, f.index, []Attestation{
+				// Each platform and the index, as the sign stage attests a
+				// scanned index.
+				both := []Attestation{
 					{PredicateType: "vuln", Predicate: []byte(vulnPredicate)},
 					{PredicateType: cyclonedxURI, Predicate: []byte(cyclonedxSBOM)},
-				})
+				}
+				ares, err := s.AttestAll(ctx, f.subjects(both))
 				if err != nil {
 					t.Fatalf("Attest: %v", err)
 				}
-				if len(ares.Attestations) != 2 || ares.Attestations[0].PredicateType != vulnURI || ares.Attestations[1].PredicateType != cyclonedxURI {
+				if len(ares.Attestations) != 6 || ares.Attestations[4].PredicateType != vulnURI || ares.Attestations[5].PredicateType != cyclonedxURI {
 					t.Fatalf("attestations %+v", ares.Attestations)
+				}
+				for i, a := range ares.Attestations {
+					if want := f.all()[i/2]; a.Subject != want {
+						t.Fatalf("attestation %d is about %s, want %s", i, a.Subject, want)
+					}
 				}
 				if format == FormatLegacy && !strings.HasSuffix(ares.Attestations[0].Reference, ".att") {
 					t.Fatalf("legacy attestation reference %q", ares.Attestations[0].Reference)
@@ -67,11 +75,12 @@ func TestAttestations(t *testing.T) {
 					t.Fatal("two bundles reported at one reference")
 				}
 				res.Merge(ares)
-				if len(res.References()) != 5 {
+				if len(res.References()) != 9 {
 					t.Fatalf("references %v", res.References())
 				}
 				cmds := res.VerifyCommands("")
-				if len(cmds) != 3 || !strings.Contains(cmds[1], "verify-attestation --type=vuln") || !strings.Contains(cmds[2], "--type=cyclonedx") {
+				if len(cmds) != 3 || !strings.Contains(cmds[1], "verify-attestation --type=vuln") || !strings.Contains(cmds[2], "--type=cyclonedx") ||
+					!strings.HasSuffix(cmds[1], strings.Join(f.all(), " ")) {
 					t.Fatalf("commands %q", cmds)
 				}
 
@@ -80,43 +89,53 @@ func TestAttestations(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Verify with attestations: %v", err)
 				}
-				top := vres.Images[0]
-				var types []string
-				for _, a := range top.Attestations {
-					if !a.Verified {
-						t.Fatalf("attestation %+v not verified", a)
+				for _, iv := range vres.Images {
+					var types []string
+					for _, a := range iv.Attestations {
+						if !a.Verified {
+							t.Fatalf("attestation %+v not verified", a)
+						}
+						types = append(types, a.PredicateType)
 					}
-					types = append(types, a.PredicateType)
-				}
-				sort.Strings(types) // referrers come in registry order
-				if !reflect.DeepEqual(types, []string{vulnURI, cyclonedxURI}) {
-					t.Fatalf("attestation types %v", types)
-				}
-				if len(top.Signatures) != 1 {
-					t.Fatalf("attestations counted as signatures: %+v", top.Signatures)
+					sort.Strings(types) // referrers come in registry order
+					if !reflect.DeepEqual(types, []string{vulnURI, cyclonedxURI}) {
+						t.Fatalf("%s: attestation types %v", iv.Digest, types)
+					}
+					if len(iv.Signatures) != 1 {
+						t.Fatalf("attestations counted as signatures: %+v", iv.Signatures)
+					}
 				}
 
-				// An image with only the vuln attestation fails sbom.
+				// Images with only the vuln attestation fail sbom, the
+				// platforms as well as the index.
 				g := pushIndex(t, host, "attmissing"+string(format)+mode, uint64(50+i))
 				if _, err := s.Sign(ctx, []name.Digest{g.index}); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := s.Attest(ctx, g.index, []Attestation{{PredicateType: "vuln", Predicate: []byte(vulnPredicate)}}); err != nil {
+				if _, err := s.AttestAll(ctx, g.subjects([]Attestation{{PredicateType: "vuln", Predicate: []byte(vulnPredicate)}})); err != nil {
 					t.Fatal(err)
 				}
 				vres, err = Verify(ctx, []name.Digest{g.index}, vopts)
 				var verr *VerificationError
-				if !errors.As(err, &verr) || vres.Verified {
+				if !errors.As(err, &verr) || vres.Verified || verr.Failed != 3 {
 					t.Fatalf("missing sbom: err %v", err)
 				}
-				if got := vres.Images[0].MissingAttestations; !reflect.DeepEqual(got, []string{"sbom"}) || vres.Images[0].Reason != "missing attestation: sbom" {
-					t.Fatalf("missing %v, reason %q", got, vres.Images[0].Reason)
-				}
-				// Platform manifests are judged on signatures only.
-				for _, iv := range vres.Images[1:] {
-					if !iv.Verified {
-						t.Fatalf("platform %s: %+v", iv.Platform, iv)
+				for _, iv := range vres.Images {
+					if !reflect.DeepEqual(iv.MissingAttestations, []string{"sbom"}) || iv.Reason != "missing attestation: sbom" {
+						t.Fatalf("%s: missing %v, reason %q", iv.Digest, iv.MissingAttestations, iv.Reason)
 					}
+				}
+				// Attested on the index only, the platforms miss both.
+				h := pushIndex(t, host, "attindexonly"+string(format)+mode, uint64(70+i))
+				if _, err := s.Sign(ctx, []name.Digest{h.index}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Attest(ctx, h.index, both); err != nil {
+					t.Fatal(err)
+				}
+				vres, _ = Verify(ctx, []name.Digest{h.index}, vopts)
+				if !vres.Images[0].Verified || vres.Images[1].Reason != "missing attestation: vuln, sbom" || vres.Images[2].Verified {
+					t.Fatalf("index-only attestations: %+v", vres.Images)
 				}
 			})
 		}

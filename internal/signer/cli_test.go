@@ -67,7 +67,7 @@ func newCosignCLI(t *testing.T, fs *fakesigstore.Sigstore) *cosignCLI {
 // run executes a cosign command line (as VerifyCommands prints it, or as a
 // user would type it) through the shell, with extra flags appended.
 func (c *cosignCLI) run(cmdline string, extraEnv ...string) (string, error) {
-	cmdline = strings.Replace(cmdline, "cosign ", shellQuote(c.bin)+" ", 1)
+	cmdline = strings.Replace(cmdline, "cosign ", ShellQuote(c.bin)+" ", 1)
 	cmd := exec.Command("sh", "-c", cmdline)
 	cmd.Env = append(append([]string{}, c.env...), extraEnv...)
 	out, err := cmd.CombinedOutput()
@@ -91,9 +91,9 @@ func (c *cosignCLI) mustRun(t testing.TB, cmdline string, extraEnv ...string) st
 func (c *cosignCLI) offline(format Format, keyless bool) string {
 	flags := " --allow-http-registry"
 	if keyless && format == FormatLegacy {
-		flags += " --certificate-chain=" + shellQuote(c.chain)
+		flags += " --certificate-chain=" + ShellQuote(c.chain)
 	} else {
-		flags += " --trusted-root=" + shellQuote(c.trustedRoot)
+		flags += " --trusted-root=" + ShellQuote(c.trustedRoot)
 	}
 	if keyless {
 		flags += " --insecure-ignore-sct"
@@ -129,14 +129,19 @@ func TestCosignCLI(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					ares, err := s.Attest(ctx, f.index, []Attestation{
+					// Attested like a scanned index: each platform and the
+					// index, so each verify-attestation command names all three.
+					ares, err := s.AttestAll(ctx, f.subjects([]Attestation{
 						{PredicateType: "vuln", Predicate: []byte(vulnPredicate)},
 						{PredicateType: "cyclonedx", Predicate: []byte(cyclonedxSBOM)},
-					})
+					}))
 					if err != nil {
 						t.Fatal(err)
 					}
 					res.Merge(ares)
+					if cmd := res.VerifyCommands(kp.publicPath)[1]; !strings.HasSuffix(cmd, strings.Join(f.all(), " ")) {
+						t.Fatalf("%s does not name every platform and the index", cmd)
+					}
 					extra := cli.offline(format, mode == "keyless")
 					for _, cmd := range res.VerifyCommands(kp.publicPath) {
 						out := cli.mustRun(t, cmd+extra)
@@ -184,7 +189,7 @@ func TestCosignCLI(t *testing.T) {
 func cliToOurs(t *testing.T, cli *cosignCLI, fs *fakesigstore.Sigstore, kp keyPair, f fixture, format Format, tlog bool) {
 	ctx := context.Background()
 	pass := "COSIGN_PASSWORD=" + kp.password
-	flags := " --yes --key=" + shellQuote(kp.privatePath) + " --allow-http-registry"
+	flags := " --yes --key=" + ShellQuote(kp.privatePath) + " --allow-http-registry"
 	if format == FormatBundle {
 		flags += " --new-bundle-format"
 	}
@@ -202,7 +207,10 @@ func cliToOurs(t *testing.T, cli *cosignCLI, fs *fakesigstore.Sigstore, kp keyPa
 	if err := os.WriteFile(pred, []byte(vulnPredicate), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cli.mustRun(t, "cosign attest"+flags+" --type=vuln --predicate="+shellQuote(pred)+" "+f.index.String(), pass)
+	// Each platform and the index, as verify requires with Recursive.
+	for _, d := range f.all() {
+		cli.mustRun(t, "cosign attest"+flags+" --type=vuln --predicate="+ShellQuote(pred)+" "+d, pass)
+	}
 
 	vres, err := Verify(ctx, []name.Digest{f.index}, vopts)
 	if err != nil {

@@ -96,6 +96,15 @@ func (f fixture) all() []string {
 	return append(out, f.index.String())
 }
 
+// subjects gives every platform and the index the same attestations.
+func (f fixture) subjects(atts []Attestation) []Subject {
+	var out []Subject
+	for _, d := range append(append([]name.Digest{}, f.children...), f.index) {
+		out = append(out, Subject{Image: d, Attestations: atts})
+	}
+	return out
+}
+
 type keyPair struct {
 	private, public []byte
 	password        string

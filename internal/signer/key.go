@@ -72,6 +72,31 @@ func describeKey(ref string, kind keyKind) string {
 	}
 }
 
+// Key is a private signing key, loaded. Decrypting a cosign key is slow on
+// purpose (scrypt: a fifth of a second of CPU), so a caller that knows it
+// will sign can load the key while other work runs and hand it to New in
+// Options.LoadedKey.
+type Key struct {
+	ref  string
+	sv   signature.SignerVerifier
+	kind keyKind
+}
+
+// LoadKey loads and decrypts the private key behind ref (as Options.Key)
+// with password. Its errors are those New returns for the same key.
+func LoadKey(ctx context.Context, ref, password string) (*Key, error) {
+	k, err := loadKey(ctx, ref, password)
+	return k, singleLine(err)
+}
+
+func loadKey(ctx context.Context, ref, password string) (*Key, error) {
+	sv, kind, err := loadPrivateKey(ctx, ref, []byte(password))
+	if err != nil {
+		return nil, err
+	}
+	return &Key{ref: ref, sv: sv, kind: kind}, nil
+}
+
 // loadPrivateKey returns a signer for the private key behind ref.
 func loadPrivateKey(ctx context.Context, ref string, password []byte) (signature.SignerVerifier, keyKind, error) {
 	kind, err := classifyKey(ref)
@@ -168,6 +193,16 @@ func kmsError(ref string, err error) error {
 		}
 	}
 	return fmt.Errorf("KMS key %s: %w", ref, err)
+}
+
+// Fingerprint identifies a PEM public key the way results and summaries
+// name signing keys: sha256:<hex> of its DER SubjectPublicKeyInfo.
+func Fingerprint(publicPEM []byte) (string, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(publicPEM)
+	if err != nil {
+		return "", fmt.Errorf("not a PEM public key: %w", err)
+	}
+	return fingerprint(pub), nil
 }
 
 // fingerprint identifies a public key as the SHA-256 of its DER

@@ -90,9 +90,10 @@ func (r *SignResult) References() []string {
 
 // VerifyCommands returns copy-paste cosign commands that check what this
 // run signed: one "cosign verify" per image and one "cosign
-// verify-attestation" per image and attestation type, with this run's
-// certificate identity and issuer, or with --key. publicKey is what to put
-// after --key for a key held in a file (a KMS key is named by its
+// verify-attestation" per attestation type naming every digest that carries
+// it (each platform manifest of a scanned index and the index), with this
+// run's certificate identity and issuer, or with --key. publicKey is what to
+// put after --key for a key held in a file (a KMS key is named by its
 // awskms:// reference instead); it defaults to cosign.pub.
 func (r *SignResult) VerifyCommands(publicKey string) []string {
 	if publicKey == "" {
@@ -102,12 +103,12 @@ func (r *SignResult) VerifyCommands(publicKey string) []string {
 	switch {
 	case r.Identity.Keyless():
 		common = append(common,
-			"--certificate-identity="+shellQuote(r.Identity.Subject),
-			"--certificate-oidc-issuer="+shellQuote(r.Identity.Issuer))
+			"--certificate-identity="+ShellQuote(r.Identity.Subject),
+			"--certificate-oidc-issuer="+ShellQuote(r.Identity.Issuer))
 	case r.Identity.KeyRef != "":
-		common = append(common, "--key="+shellQuote(r.Identity.KeyRef))
+		common = append(common, "--key="+ShellQuote(r.Identity.KeyRef))
 	default:
-		common = append(common, "--key="+shellQuote(publicKey))
+		common = append(common, "--key="+ShellQuote(publicKey))
 	}
 	if !r.TlogUpload {
 		common = append(common, "--insecure-ignore-tlog=true")
@@ -117,28 +118,35 @@ func (r *SignResult) VerifyCommands(publicKey string) []string {
 	}
 	var cmds []string
 	for _, img := range r.Images {
-		cmds = append(cmds, strings.Join(append(append([]string{"cosign", "verify"}, common...), shellQuote(img)), " "))
+		cmds = append(cmds, strings.Join(append(append([]string{"cosign", "verify"}, common...), ShellQuote(img)), " "))
 	}
-	seen := map[string]bool{}
+	var types []string
+	subjects := map[string][]string{}
 	for _, a := range r.Attestations {
-		key := a.Subject + " " + a.PredicateType
-		if seen[key] {
-			continue
+		if !slices.Contains(types, a.PredicateType) {
+			types = append(types, a.PredicateType)
 		}
-		seen[key] = true
-		typ := a.PredicateType
-		if short, ok := predicateShortName(typ); ok {
-			typ = short
+		if !slices.Contains(subjects[a.PredicateType], a.Subject) {
+			subjects[a.PredicateType] = append(subjects[a.PredicateType], a.Subject)
 		}
-		args := append([]string{"cosign", "verify-attestation", "--type=" + shellQuote(typ)}, common...)
-		cmds = append(cmds, strings.Join(append(args, shellQuote(a.Subject)), " "))
+	}
+	for _, t := range types {
+		name := t
+		if short, ok := predicateShortName(t); ok {
+			name = short
+		}
+		args := append([]string{"cosign", "verify-attestation", "--type=" + ShellQuote(name)}, common...)
+		for _, subject := range subjects[t] {
+			args = append(args, ShellQuote(subject))
+		}
+		cmds = append(cmds, strings.Join(args, " "))
 	}
 	return cmds
 }
 
-// shellQuote quotes s for POSIX shells when it holds anything but plain
-// reference characters.
-func shellQuote(s string) string {
+// ShellQuote quotes s for POSIX shells when it holds anything but plain
+// reference and path characters.
+func ShellQuote(s string) string {
 	safe := true
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("@%+=:,./-_", c)) {

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,6 +29,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -37,45 +40,117 @@ const bundlePredicateAnnotation = "dev.sigstore.bundle.predicateType"
 
 // Sign signs each image by digest. With Options.Recursive an index is
 // signed after every manifest it lists. All manifests are fetched before
-// the first signature is written; if a signature then fails, the error is a
-// *PartialError naming the digests that were and were not signed.
+// the first signature is written; signatures are then written several at a
+// time (Options.Concurrency), every manifest of every image at once, an
+// index only once all its manifests are signed. If a signature fails, no
+// further one is started and the error is a *PartialError naming the
+// digests that were and were not signed.
 func (s *Signer) Sign(ctx context.Context, images []name.Digest) (*SignResult, error) {
 	res, err := s.sign(ctx, images)
 	return res, singleLine(err)
 }
 
+// signJob is one manifest to sign and the jobs (its manifests) that must
+// succeed first.
+type signJob struct {
+	n     *node
+	after []*signJob
+	done  chan struct{}
+	art   Artifact
+	err   error
+	ran   bool
+}
+
 func (s *Signer) sign(ctx context.Context, images []name.Digest) (*SignResult, error) {
 	res := s.newResult()
-	var plan []*node
-	seen := map[string]bool{}
-	for _, img := range images {
-		root, err := tree(ctx, img, s.opts.RemoteOptions, s.opts.Recursive)
-		if err != nil {
-			return nil, fmt.Errorf("sign: %w", err)
+	roots, err := s.trees(ctx, images)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	var plan []*signJob
+	byDigest := map[string]*signJob{}
+	var add func(n *node) *signJob
+	add = func(n *node) *signJob {
+		if j, ok := byDigest[n.digest.String()]; ok {
+			return j
 		}
-		res.Images = append(res.Images, img.String())
-		for _, n := range root.postOrder() {
-			if !seen[n.digest.String()] {
-				seen[n.digest.String()] = true
-				plan = append(plan, n)
+		j := &signJob{n: n, done: make(chan struct{})}
+		for _, c := range n.children {
+			j.after = append(j.after, add(c))
+		}
+		byDigest[n.digest.String()] = j
+		plan = append(plan, j) // post-order: children before their index
+		return j
+	}
+	for i, root := range roots {
+		res.Images = append(res.Images, images[i].String())
+		add(root)
+	}
+
+	var (
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	slots := make(chan struct{}, s.opts.Concurrency)
+	for _, j := range plan {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(j.done)
+			for _, dep := range j.after {
+				<-dep.done
+				if dep.err != nil || !dep.ran {
+					return
+				}
 			}
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if failed.Load() {
+				return
+			}
+			j.ran = true
+			j.art, j.err = s.signDigest(ctx, j.n.digest)
+			if j.err != nil {
+				failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+
+	var firstErr error
+	var notSigned []string
+	for _, j := range plan {
+		switch {
+		case j.ran && j.err == nil:
+			j.art.Platform = j.n.platform
+			res.Signed = append(res.Signed, j.n.digest.String())
+			res.Signatures = append(res.Signatures, j.art)
+		default:
+			if j.err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("sign %s: %w", j.n.digest, j.err)
+			}
+			notSigned = append(notSigned, j.n.digest.String())
 		}
 	}
-	for i, n := range plan {
-		art, err := s.signDigest(ctx, n.digest)
-		if err != nil {
-			var notSigned []string
-			for _, m := range plan[i:] {
-				notSigned = append(notSigned, m.digest.String())
-			}
-			return res, &PartialError{Signed: res.Signed, NotSigned: notSigned,
-				Err: fmt.Errorf("sign %s: %w", n.digest, err)}
-		}
-		art.Platform = n.platform
-		res.Signed = append(res.Signed, n.digest.String())
-		res.Signatures = append(res.Signatures, art)
+	if firstErr != nil {
+		return res, &PartialError{Signed: res.Signed, NotSigned: notSigned, Err: firstErr}
 	}
 	return res, nil
+}
+
+// trees fetches the manifests of every image, several at a time.
+func (s *Signer) trees(ctx context.Context, images []name.Digest) ([]*node, error) {
+	roots := make([]*node, len(images))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Concurrency)
+	for i, img := range images {
+		g.Go(func() error {
+			root, err := tree(gctx, img, s.opts.RemoteOptions, s.opts.Recursive)
+			roots[i] = root
+			return err
+		})
+	}
+	return roots, g.Wait()
 }
 
 func (s *Signer) newResult() *SignResult {
@@ -165,42 +240,99 @@ type Attestation struct {
 // Attest signs each attestation as an in-toto statement about image, with
 // the same key or identity and in the same format as image signatures.
 func (s *Signer) Attest(ctx context.Context, image name.Digest, atts []Attestation) (*SignResult, error) {
-	res, err := s.attest(ctx, image, atts)
+	return s.AttestAll(ctx, []Subject{{Image: image, Attestations: atts}})
+}
+
+// Subject is an image and the attestations to sign about it.
+type Subject struct {
+	Image        name.Digest
+	Attestations []Attestation
+}
+
+// AttestAll attests several images: every statement is built and every
+// image checked to exist before the first attestation is written; images
+// are then attested several at a time (Options.Concurrency), the
+// attestations of one image one after the other (they share its .att tag).
+// On failure the result lists what was written.
+func (s *Signer) AttestAll(ctx context.Context, subjects []Subject) (*SignResult, error) {
+	res, err := s.attestAll(ctx, subjects)
 	return res, singleLine(err)
 }
 
-func (s *Signer) attest(ctx context.Context, d name.Digest, atts []Attestation) (*SignResult, error) {
+// preparedStatement is an attestation ready to sign.
+type preparedStatement struct {
+	uri     string
+	payload []byte
+}
+
+func (s *Signer) attestAll(ctx context.Context, subjects []Subject) (*SignResult, error) {
 	res := s.newResult()
-	res.Images = []string{d.String()}
-	type prepared struct {
-		uri     string
-		payload []byte
-	}
 	// Build every statement first so a bad predicate writes nothing.
-	var todo []prepared
-	for _, a := range atts {
-		uri, err := predicateTypeURI(a.PredicateType)
-		if err != nil {
-			return nil, fmt.Errorf("attest %s: %w", d, err)
+	todo := make([][]preparedStatement, len(subjects))
+	for i, sub := range subjects {
+		d := sub.Image
+		for _, a := range sub.Attestations {
+			uri, err := predicateTypeURI(a.PredicateType)
+			if err != nil {
+				return nil, fmt.Errorf("attest %s: %w", d, err)
+			}
+			if !json.Valid(a.Predicate) {
+				return nil, fmt.Errorf("attest %s: %s predicate is not JSON", d, a.PredicateType)
+			}
+			payload, err := attestationStatement(d, uri, a.Predicate)
+			if err != nil {
+				return nil, fmt.Errorf("attest %s: %s predicate: %w", d, a.PredicateType, err)
+			}
+			todo[i] = append(todo[i], preparedStatement{uri: uri, payload: payload})
 		}
-		if !json.Valid(a.Predicate) {
-			return nil, fmt.Errorf("attest %s: %s predicate is not JSON", d, a.PredicateType)
-		}
-		payload, err := attestationStatement(d, uri, a.Predicate)
-		if err != nil {
-			return nil, fmt.Errorf("attest %s: %s predicate: %w", d, a.PredicateType, err)
-		}
-		todo = append(todo, prepared{uri: uri, payload: payload})
 	}
-	if _, err := remote.Head(d, withContext(ctx, s.opts.RemoteOptions)...); err != nil {
-		return nil, fmt.Errorf("attest: %w", registryError(d.String(), err))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Concurrency)
+	for _, sub := range subjects {
+		g.Go(func() error {
+			if _, err := remote.Head(sub.Image, withContext(gctx, s.opts.RemoteOptions)...); err != nil {
+				return fmt.Errorf("attest: %w", registryError(sub.Image.String(), err))
+			}
+			return nil
+		})
 	}
-	for _, p := range todo {
-		art, err := s.attestOne(ctx, d, p.uri, p.payload)
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	written := make([][]Artifact, len(subjects))
+	errs := make([]error, len(subjects))
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, s.opts.Concurrency)
+	for i, sub := range subjects {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			for _, p := range todo[i] {
+				if failed.Load() {
+					return
+				}
+				art, err := s.attestOne(ctx, sub.Image, p.uri, p.payload)
+				if err != nil {
+					errs[i] = fmt.Errorf("attest %s (%s): %w", sub.Image, p.uri, err)
+					failed.Store(true)
+					return
+				}
+				written[i] = append(written[i], art)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range subjects {
+		res.Attestations = append(res.Attestations, written[i]...)
+	}
+	for _, err := range errs {
 		if err != nil {
-			return res, fmt.Errorf("attest %s (%s): %w", d, p.uri, err)
+			return res, err
 		}
-		res.Attestations = append(res.Attestations, art)
 	}
 	return res, nil
 }

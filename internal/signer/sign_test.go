@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -264,5 +267,98 @@ func TestAnnotationsAndFormatsValidated(t *testing.T) {
 	}
 	if _, err := New(context.Background(), Options{Key: string(kp.private), Annotations: map[string]string{"": "x"}}); err == nil {
 		t.Fatal("empty annotation key accepted")
+	}
+}
+
+// TestSignsManifestsConcurrentlyAndEachIndexLast signs two indexes: the
+// four platform signatures are written at the same time (the registry holds
+// each platform's signature until another is in flight), and each index's
+// signature only after both of its platforms'.
+func TestSignsManifestsConcurrentlyAndEachIndexLast(t *testing.T) {
+	ctx := context.Background()
+	var (
+		mu       sync.Mutex
+		order    []string
+		inFlight int
+		overlap  = make(chan struct{})
+		once     sync.Once
+	)
+	host := memRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tag := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+			if r.Method == http.MethodPut && strings.HasSuffix(tag, ".sig") {
+				mu.Lock()
+				inFlight++
+				if inFlight > 1 {
+					once.Do(func() { close(overlap) })
+				}
+				mu.Unlock()
+				select {
+				case <-overlap:
+				case <-time.After(5 * time.Second): // signed one at a time
+				}
+				h.ServeHTTP(w, r)
+				mu.Lock()
+				inFlight--
+				order = append(order, strings.TrimSuffix(tag, ".sig"))
+				mu.Unlock()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	f, g := pushIndex(t, host, "one", 7), pushIndex(t, host, "two", 8)
+	res, err := mustNew(t, keyOptions(newKeyPair(t, ""))).Sign(ctx, []name.Digest{f.index, g.index})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(f.all(), g.all()...); !reflect.DeepEqual(res.Signed, want) {
+		t.Fatalf("signed %v, want %v", res.Signed, want)
+	}
+	select {
+	case <-overlap:
+	default:
+		t.Fatal("no two signatures were written at the same time")
+	}
+	pos := map[string]int{}
+	for i, tag := range order {
+		pos[tag] = i
+	}
+	for _, fx := range []fixture{f, g} {
+		idx := strings.Replace(fx.index.DigestStr(), ":", "-", 1)
+		for _, c := range fx.children {
+			if child := strings.Replace(c.DigestStr(), ":", "-", 1); pos[child] > pos[idx] {
+				t.Fatalf("index %s signed before its platform %s: %v", idx, child, order)
+			}
+		}
+	}
+}
+
+// TestARunAuthorisesOncePerRepository signs and attests an index and
+// counts the registry's API-version checks, which go-containerregistry makes
+// before authorising: one for reading and one for writing, however many
+// manifests are signed.
+func TestARunAuthorisesOncePerRepository(t *testing.T) {
+	ctx := context.Background()
+	var pings atomic.Int32
+	host := memRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v2/" {
+				pings.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	f := pushIndex(t, host, "pings", 9)
+	pings.Store(0)
+	s := mustNew(t, keyOptions(newKeyPair(t, "")))
+	if _, err := s.Sign(ctx, []name.Digest{f.index}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttestAll(ctx, f.subjects([]Attestation{{PredicateType: "vuln", Predicate: []byte(vulnPredicate)}})); err != nil {
+		t.Fatal(err)
+	}
+	if got := pings.Load(); got > 2 {
+		t.Fatalf("%d version checks for 3 signatures and 3 attestations in one repository, want at most 2", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +54,9 @@ type Options struct {
 	Key string
 	// KeyPassword decrypts an encrypted cosign private key.
 	KeyPassword string
+	// LoadedKey is Key already loaded by LoadKey (with KeyPassword), so
+	// that decrypting it could overlap other work; nil loads Key here.
+	LoadedKey *Key
 
 	// IDToken supplies the OIDC token for keyless signing; see
 	// GitHubActionsToken. Required when Key is empty.
@@ -79,6 +83,9 @@ type Options struct {
 
 	// RemoteOptions carry registry auth, transport and context.
 	RemoteOptions []remote.Option
+	// Concurrency bounds the manifests read and the signatures and
+	// attestations written at once (default 8).
+	Concurrency int
 
 	// ServiceAttempts and ServiceRetryWait bound retries of Fulcio, Rekor
 	// and the token endpoint (defaults 4 attempts, 1s doubling).
@@ -118,6 +125,9 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 	default:
 		return nil, fmt.Errorf("signature-format %q: use legacy or bundle", opts.Format)
 	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
 	if opts.ServiceAttempts <= 0 {
 		opts.ServiceAttempts = 4
 	}
@@ -129,16 +139,24 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 			return nil, errors.New("annotations: empty key: use key=value")
 		}
 	}
+	var err error
+	if opts.RemoteOptions, err = reuseConnections(opts.RemoteOptions); err != nil {
+		return nil, err
+	}
 	s := &Signer{
 		opts:  opts,
 		retry: retryPolicy{attempts: opts.ServiceAttempts, wait: opts.ServiceRetryWait},
 	}
 
 	if opts.Key != "" {
-		sv, kind, err := loadPrivateKey(ctx, opts.Key, []byte(opts.KeyPassword))
-		if err != nil {
-			return nil, err
+		loaded := opts.LoadedKey
+		if loaded == nil || loaded.ref != opts.Key {
+			var err error
+			if loaded, err = loadKey(ctx, opts.Key, opts.KeyPassword); err != nil {
+				return nil, err
+			}
 		}
+		sv, kind := loaded.sv, loaded.kind
 		pub, err := sv.PublicKey(sigopts.WithContext(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("key: %w", err)
@@ -172,6 +190,21 @@ func newSigner(ctx context.Context, opts Options) (*Signer, error) {
 		s.rekor = rc
 	}
 	return s, nil
+}
+
+// reuseConnections adds one puller and one pusher to opts for a whole run:
+// each repository is then pinged and authorised (a token fetched) once for
+// reading and once for writing, instead of once per registry request.
+func reuseConnections(opts []remote.Option) ([]remote.Option, error) {
+	puller, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clone(opts), remote.Reuse(puller), remote.Reuse(pusher)), nil
 }
 
 // Identity is who signs: the certificate subject and issuer for keyless

@@ -45,13 +45,13 @@ func TestTransparencyLog(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Sign: %v", err)
 				}
-				ares, err := s.Attest(ctx, f.index, []Attestation{{PredicateType: "vuln", Predicate: []byte(vulnPredicate)}})
+				ares, err := s.AttestAll(ctx, f.subjects([]Attestation{{PredicateType: "vuln", Predicate: []byte(vulnPredicate)}}))
 				if err != nil {
 					t.Fatalf("Attest: %v", err)
 				}
 				res.Merge(ares)
-				if got := fs.LogEntries() - before; got != 4 {
-					t.Fatalf("%d log entries for 3 signatures and 1 attestation", got)
+				if got := fs.LogEntries() - before; got != 6 {
+					t.Fatalf("%d log entries for 3 signatures and 3 attestations", got)
 				}
 				if !res.TlogUpload {
 					t.Fatal("result does not say the tlog was used")
@@ -85,8 +85,10 @@ func TestTransparencyLog(t *testing.T) {
 						t.Errorf("%s: verified entry %d, signed entry %d", iv.Digest, sc.Tlog.Index, res.Signatures[(i+2)%3].Tlog.Index)
 					}
 				}
-				if a := vres.Images[0].Attestations[0]; a.Tlog == nil || a.Tlog.Index != res.Attestations[0].Tlog.Index {
-					t.Errorf("attestation tlog %+v, signed %+v", a.Tlog, res.Attestations[0].Tlog)
+				for i, iv := range vres.Images {
+					if a := iv.Attestations[0]; a.Tlog == nil || a.Tlog.Index != res.Attestations[(i+2)%3].Tlog.Index {
+						t.Errorf("%s: attestation tlog %+v, signed %+v", iv.Digest, a.Tlog, res.Attestations[(i+2)%3].Tlog)
+					}
 				}
 
 				vopts.TrustedMaterial = noLog

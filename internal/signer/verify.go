@@ -44,8 +44,10 @@ type VerifyOptions struct {
 
 	// RequireAttestations lists predicate types (vuln, sbom or cyclonedx,
 	// any cosign short name, or a URI) that each image must carry as a valid
-	// attestation. They are looked for on the images given, not on the
-	// platform manifests of an index.
+	// attestation: the images given and, with Recursive, every platform
+	// manifest their indexes list (where verifiers of a pulled platform look
+	// for them). Manifests of platform unknown/unknown (BuildKit's
+	// attestation manifests) carry none and are not asked for any.
 	RequireAttestations []string
 	// Recursive also verifies every manifest an index lists.
 	Recursive bool
@@ -139,6 +141,10 @@ type verifier struct {
 }
 
 func verifyImages(ctx context.Context, images []name.Digest, opts VerifyOptions) (*VerifyResult, error) {
+	var err error
+	if opts.RemoteOptions, err = reuseConnections(opts.RemoteOptions); err != nil {
+		return nil, err
+	}
 	v, err := newVerifier(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -153,7 +159,7 @@ func verifyImages(ctx context.Context, images []name.Digest, opts VerifyOptions)
 		// Parents before children here: it reads naturally in a summary.
 		var visit func(n *node, parent string) error
 		visit = func(n *node, parent string) error {
-			iv, err := v.verifyDigest(ctx, n.digest, n == top)
+			iv, err := v.verifyDigest(ctx, n.digest, n == top || attestable(n.platform))
 			if err != nil {
 				return err
 			}
@@ -238,7 +244,11 @@ func newVerifier(ctx context.Context, opts VerifyOptions) (*verifier, error) {
 		} else {
 			// A key with no log needs no Sigstore service, but the bundle
 			// verifier still wants trusted material to hold the key.
-			tm, _ = root.NewTrustedRoot(root.TrustedRootMediaType01, nil, nil, nil, nil)
+			keyOnly, err := root.NewTrustedRoot(root.TrustedRootMediaType01, nil, nil, nil, nil)
+			if err != nil {
+				return nil, fmt.Errorf("verify: an empty trusted root for key verification: %w", err)
+			}
+			tm = keyOnly
 		}
 	}
 	co.TrustedMaterial = tm
@@ -272,7 +282,16 @@ func requiredTypeURI(t string) (string, error) {
 	return uri, nil
 }
 
-func (v *verifier) verifyDigest(ctx context.Context, d name.Digest, top bool) (ImageVerification, error) {
+// attestable tells the manifests an index lists that carry attestations of
+// their own: every platform but unknown/unknown, which BuildKit uses for its
+// attestation manifests.
+func attestable(platform string) bool {
+	return platform != "unknown/unknown"
+}
+
+// verifyDigest checks the signatures of d and, when withAttestations, its
+// attestations and the required ones.
+func (v *verifier) verifyDigest(ctx context.Context, d name.Digest, withAttestations bool) (ImageVerification, error) {
 	iv := ImageVerification{Digest: d.String(), Signatures: []SignatureCheck{}}
 	h, err := v1.NewHash(d.DigestStr())
 	if err != nil {
@@ -290,11 +309,11 @@ func (v *verifier) verifyDigest(ctx context.Context, d name.Digest, top bool) (I
 	for _, b := range bundles {
 		if b.Kind == KindSignature {
 			iv.Signatures = append(iv.Signatures, b)
-		} else if top {
+		} else if withAttestations {
 			iv.Attestations = append(iv.Attestations, b)
 		}
 	}
-	if top {
+	if withAttestations {
 		legacyAtts, err := v.legacy(ctx, d, h, KindAttestation)
 		if err != nil {
 			return iv, err

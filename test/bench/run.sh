@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks against peer tools, in the same run. Usage: test/bench/run.sh [push|scan|config|cluster|sign|clean|all]
+# Benchmarks against peer tools, in the same run. Usage: test/bench/run.sh [push|scan|config|cluster|sign|clean|pipeline|all] [driver flags, e.g. -runs 9]
 # Figures go to stdout as markdown; docs/benchmarks.md records them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,11 +27,11 @@ case "$what" in
   push) bench_push ;;
   all)
     bench_push
-    for extra in scan config cluster sign clean; do
+    for extra in scan config cluster sign clean pipeline; do
       [ -x "test/bench/$extra.sh" ] && "test/bench/$extra.sh"
     done
     ;;
   *)
-    if [ -x "test/bench/$what.sh" ]; then "test/bench/$what.sh"; else echo "unknown benchmark $what" >&2; exit 2; fi
+    if [ -x "test/bench/$what.sh" ]; then "test/bench/$what.sh" "${@:2}"; else echo "unknown benchmark $what" >&2; exit 2; fi
     ;;
 esac

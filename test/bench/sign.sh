@@ -9,27 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export GOEXPERIMENT=jsonv2 CGO_ENABLED=0
+peers_tmp=$(mktemp -d)
+trap 'rm -rf "$peers_tmp"' EXIT
+. test/bench/peers.sh
 
-bin=${REGISTRY_BIN:-bin/registry}
-if [ ! -x "$bin" ]; then
-  make build
-  bin=bin/registry
-fi
-
-cosign=${COSIGN_CLI:-}
-if [ -z "$cosign" ]; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  echo "building the cosign CLI v2.6.5 in a throwaway module" >&2
-  (
-    cd "$tmp"
-    export GOEXPERIMENT= GOFLAGS=-mod=mod
-    go mod init cosignbench >/dev/null 2>&1
-    go get github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 >get.log 2>&1 || { cat get.log >&2; exit 1; }
-    go build -trimpath -ldflags "-s -w" -o cosign github.com/sigstore/cosign/v2/cmd/cosign
-  )
-  cosign=$tmp/cosign
-fi
+bin=$(registry_bin)
+cosign=$(cosign_cli)
 
 echo "## sign"
 go run ./test/bench/signbench -registry "$bin" -cosign "$cosign" "$@"

@@ -500,11 +500,22 @@ func TestPushScanSignChainAttestsEveryPlatform(t *testing.T) {
 	if !strings.Contains(res.Summary, "### "+image) {
 		t.Errorf("scan did not scan the pushed digest:\n%s", res.Summary)
 	}
-	// One vuln and one SBOM attestation per platform, all on the index.
-	platforms := map[string]int{}
-	for _, st := range s.attestationStatements(t, image) {
-		switch st.PredicateType {
-		case "https://cosign.sigstore.dev/attestation/vuln/v1":
+	// Each platform manifest carries its own vuln and SBOM attestation, and
+	// the index one of each listing both platforms.
+	im, _ := idx.IndexManifest()
+	var subjects []string
+	for _, m := range im.Manifests {
+		if m.Platform.OS == "unknown" {
+			continue // BuildKit's attestation manifest: nothing to scan
+		}
+		platform := s.reg.Host + "/chain/app@" + m.Digest.String()
+		subjects = append(subjects, platform)
+		types := map[string]int{}
+		for _, st := range s.attestationStatements(t, platform) {
+			types[st.PredicateType]++
+			if st.PredicateType != "https://cosign.sigstore.dev/attestation/vuln/v1" {
+				continue
+			}
 			var pred struct {
 				Scanner struct {
 					Version string          `json:"version"`
@@ -516,18 +527,43 @@ func TestPushScanSignChainAttestsEveryPlatform(t *testing.T) {
 				Metadata struct{ ImageConfig struct{ Architecture string } }
 			}
 			json.Unmarshal(pred.Scanner.Result, &rep)
-			if pred.Scanner.Version != "0.74.0" {
-				t.Errorf("vuln predicate scanner %q", pred.Scanner.Version)
+			if pred.Scanner.Version != "0.74.0" || rep.Metadata.ImageConfig.Architecture != m.Platform.Architecture {
+				t.Errorf("%s: vuln predicate of scanner %q for %q", m.Platform, pred.Scanner.Version, rep.Metadata.ImageConfig.Architecture)
 			}
-			platforms["vuln "+rep.Metadata.ImageConfig.Architecture]++
-		case "https://cyclonedx.org/bom":
-			platforms["sbom"]++
+		}
+		if types["https://cosign.sigstore.dev/attestation/vuln/v1"] != 1 || types["https://cyclonedx.org/bom"] != 1 || len(types) != 2 {
+			t.Errorf("%s attestations %v, want one vuln and one SBOM", m.Platform, types)
 		}
 	}
-	if platforms["vuln amd64"] != 1 || platforms["vuln arm64"] != 1 || platforms["sbom"] != 2 {
-		t.Errorf("attestations %v, want a vuln and an SBOM per platform", platforms)
+	subjects = append(subjects, image)
+	indexTypes := map[string]int{}
+	for _, st := range s.attestationStatements(t, image) {
+		indexTypes[st.PredicateType]++
+		if st.PredicateType == "https://cosign.sigstore.dev/attestation/vuln/v1" {
+			var pred struct {
+				Scanner struct {
+					Result struct {
+						Platforms []struct{ Platform, Digest string }
+					} `json:"result"`
+				} `json:"scanner"`
+			}
+			json.Unmarshal(st.Predicate, &pred)
+			if len(pred.Scanner.Result.Platforms) != 2 {
+				t.Errorf("the index's vuln predicate lists %+v, want both platforms", pred.Scanner.Result.Platforms)
+			}
+		}
+	}
+	if indexTypes["https://cosign.sigstore.dev/attestation/vuln/v1"] != 1 || indexTypes["https://cyclonedx.org/bom"] != 1 {
+		t.Errorf("index attestations %v, want one of each type", indexTypes)
+	}
+	cmds := res.Outputs["cosign-verify-commands"]
+	if !strings.Contains(cmds, "cosign verify-attestation --type=vuln --key=cosign.pub --insecure-ignore-tlog=true "+strings.Join(subjects, " ")) {
+		t.Errorf("verify commands %q do not name every platform and the index", cmds)
 	}
 	s.noSecrets(t, res)
+
+	verify := s.run(t, map[string]string{"stage": "verify", "images": image, "public-key": "cosign.pub", "tlog-upload": "false", "require-attestations": "vuln,sbom"})
+	mustSucceed(t, "verify of every platform's attestations", verify)
 }
 
 func TestScanWithECRFindingsAfterPush(t *testing.T) {

@@ -420,7 +420,9 @@ func TestAttestationsFromFiles(t *testing.T) {
 		t.Fatalf("sbom predicate %v %v", bom, err)
 	}
 
-	verify := map[string]string{"stage": "verify", "images": f.index, "public-key": "cosign.pub", "tlog-upload": "false", "require-attestations": "vuln,sbom"}
+	// The files describe the index named: its platforms carry none, so only
+	// the index is asked for them.
+	verify := map[string]string{"stage": "verify", "images": f.index, "public-key": "cosign.pub", "tlog-upload": "false", "require-attestations": "vuln,sbom", "recursive": "false"}
 	res = s.run(t, verify)
 	mustSucceed(t, "verify attestations", res)
 	if !strings.Contains(res.Summary, "attestation vuln") || !strings.Contains(res.Summary, "attestation cyclonedx") {
@@ -740,6 +742,50 @@ func TestCosignCLIAndThisToolAgree(t *testing.T) {
 			}
 		})
 	}
+
+	// Keys made by either tool sign with the other: ours verified and used
+	// by the CLI, the CLI's used by ours and verified by both.
+	t.Run("our-key-to-cli", func(t *testing.T) {
+		keys := filepath.Join(s.ws, "ours")
+		os.MkdirAll(keys, 0o700)
+		gen := harness.Run(t, harness.Step{Dir: s.ws, Env: map[string]string{"COSIGN_PASSWORD": keyPassword}, Args: []string{"generate-key-pair", "--output-key-prefix", "ours/release"}})
+		mustSucceed(t, "registry generate-key-pair", gen)
+		f := s.push(t, "our-key", 95)
+		res := s.run(t, map[string]string{"stage": "sign", "images": f.tag, "key": "ours/release.key", "key-password": keyPassword, "tlog-upload": "false"})
+		mustSucceed(t, "sign with our key", res)
+		cmd := res.Outputs["cosign-verify-commands"]
+		if !strings.Contains(cmd, "--key=ours/release.pub") {
+			t.Fatalf("verify command %q does not name the generated public key", cmd)
+		}
+		for _, ref := range f.all() {
+			if out, err := cosign(t, strings.Replace(cmd, f.index, ref, 1)+offline); err != nil {
+				t.Fatalf("cosign verify of %s with our public key: %v\n%s", ref, err, out)
+			}
+		}
+		g := s.push(t, "our-key-cli", 96)
+		if out, err := cosign(t, "cosign sign --yes --key=ours/release.key --tlog-upload=false "+g.index); err != nil {
+			t.Fatalf("cosign sign with our private key: %v\n%s", err, out)
+		}
+		if out, err := cosign(t, "cosign verify --key=ours/release.pub --insecure-ignore-tlog=true"+offline+" "+g.index); err != nil {
+			t.Fatalf("cosign verify: %v\n%s", err, out)
+		}
+	})
+	t.Run("cli-key-to-ours", func(t *testing.T) {
+		keys := filepath.Join(s.ws, "theirs")
+		os.MkdirAll(keys, 0o700)
+		if out, err := cosign(t, "cosign generate-key-pair --output-key-prefix theirs/release"); err != nil {
+			t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+		}
+		f := s.push(t, "cli-key", 97)
+		res := s.run(t, map[string]string{"stage": "sign", "images": f.tag, "key": "theirs/release.key", "key-password": keyPassword, "tlog-upload": "false"})
+		mustSucceed(t, "sign with the CLI's key", res)
+		cmd := res.Outputs["cosign-verify-commands"]
+		if out, err := cosign(t, cmd+offline); err != nil {
+			t.Fatalf("%s\n%v\n%s", cmd, err, out)
+		}
+		verify := s.run(t, map[string]string{"stage": "verify", "images": f.tag, "public-key": "theirs/release.pub", "tlog-upload": "false"})
+		mustSucceed(t, "verify with the CLI's public key", verify)
+	})
 }
 
 func TestSignAndVerifyFromTheCommandLine(t *testing.T) {
@@ -775,5 +821,71 @@ func TestSignAndVerifyFromTheCommandLine(t *testing.T) {
 	res = harness.Run(t, harness.Step{Dir: s.ws, Env: s.env, Args: verify})
 	if res.Code != 3 || !strings.Contains(res.Stdout, "NOT verified: 3 of 3 manifests failed") || !strings.Contains(res.Stderr, "bad signature") {
 		t.Fatalf("verify with another key: exit %d\n%s", res.Code, res.Log())
+	}
+}
+
+func TestGenerateKeyPairFromTheCommandLine(t *testing.T) {
+	s := newSignSetup(t)
+	ws := t.TempDir()
+	env := map[string]string{"COSIGN_PASSWORD": keyPassword}
+	res := harness.Run(t, harness.Step{Dir: ws, Env: env, Args: []string{"generate-key-pair"}})
+	mustSucceed(t, "generate-key-pair", res)
+	for _, want := range []string{"Private key written to cosign.key", "Public key written to cosign.pub (key sha256:",
+		"  gh secret set COSIGN_PRIVATE_KEY < cosign.key\n  gh secret set COSIGN_PASSWORD\n  gh variable set COSIGN_PUBLIC_KEY < cosign.pub\n"} {
+		if !strings.Contains(res.Stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, res.Stdout)
+		}
+	}
+	if leaks(res, keyPassword) {
+		t.Fatal("the password was printed")
+	}
+	private, _ := os.ReadFile(filepath.Join(ws, "cosign.key"))
+	public, _ := os.ReadFile(filepath.Join(ws, "cosign.pub"))
+	if !strings.Contains(string(private), "ENCRYPTED SIGSTORE PRIVATE KEY") || !strings.Contains(string(public), "PUBLIC KEY") {
+		t.Fatalf("key files:\n%s\n%s", private, public)
+	}
+
+	// The pair signs and verifies.
+	f := s.push(t, "generated", 120)
+	creds := []string{"--registry-username", signUser, "--registry-password", signPassword}
+	sign := harness.Run(t, harness.Step{Dir: ws, Env: s.env, Args: append([]string{"sign", "--images", f.tag, "--key", "cosign.key", "--key-password", keyPassword, "--tlog-upload=false"}, creds...)})
+	mustSucceed(t, "sign with the generated key", sign)
+	verify := harness.Run(t, harness.Step{Dir: ws, Env: s.env, Args: append([]string{"verify", "--images", f.tag, "--public-key", "cosign.pub", "--tlog-upload=false"}, creds...)})
+	mustSucceed(t, "verify with the generated key", verify)
+
+	// Run again: refused, both files untouched.
+	res = harness.Run(t, harness.Step{Dir: ws, Env: env, Args: []string{"generate-key-pair"}})
+	if res.Code != 2 || !strings.Contains(res.Stderr, "cosign.key already exists and is never overwritten") {
+		t.Fatalf("second run: exit %d\n%s", res.Code, res.Log())
+	}
+	if again, _ := os.ReadFile(filepath.Join(ws, "cosign.key")); string(again) != string(private) {
+		t.Fatal("the existing private key was replaced")
+	}
+	if again, _ := os.ReadFile(filepath.Join(ws, "cosign.pub")); string(again) != string(public) {
+		t.Fatal("the existing public key was replaced")
+	}
+
+	// No password and no terminal to ask on.
+	res = harness.Run(t, harness.Step{Dir: ws, Args: []string{"generate-key-pair", "--output-key-prefix", "other"}})
+	if res.Code != 2 || !strings.Contains(res.Stderr, "set COSIGN_PASSWORD") {
+		t.Fatalf("without a password: exit %d\n%s", res.Code, res.Log())
+	}
+	if _, err := os.Stat(filepath.Join(ws, "other.key")); !os.IsNotExist(err) {
+		t.Fatal("a key was written without a password")
+	}
+
+	// --json, under a prefix with a directory.
+	os.MkdirAll(filepath.Join(ws, "keys"), 0o700)
+	res = harness.Run(t, harness.Step{Dir: ws, Env: env, Args: []string{"generate-key-pair", "--json", "--output-key-prefix", "keys/release"}})
+	mustSucceed(t, "generate-key-pair --json", res)
+	var out struct {
+		PrivateKey, PublicKey, Fingerprint string
+		SecretCommands                     []string
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &out); err != nil || out.PrivateKey != "keys/release.key" || out.PublicKey != "keys/release.pub" || len(out.SecretCommands) != 3 {
+		t.Fatalf("--json: %v\n%s", err, res.Stdout)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "keys", "release.key")); err != nil {
+		t.Fatal(err)
 	}
 }

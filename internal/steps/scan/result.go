@@ -94,6 +94,7 @@ type ConfigReport struct {
 type Report struct {
 	Image     string // repository@digest
 	Platform  string
+	Digest    string // the platform manifest's digest
 	TrivyJSON string
 	SBOM      string
 }
@@ -121,7 +122,7 @@ func (r *Result) Reports() []Report {
 			if p.TrivyJSON == "" && p.SBOM == "" {
 				continue
 			}
-			out = append(out, Report{Image: img.Reference, Platform: p.Platform, TrivyJSON: p.TrivyJSON, SBOM: p.SBOM})
+			out = append(out, Report{Image: img.Reference, Platform: p.Platform, Digest: p.Digest, TrivyJSON: p.TrivyJSON, SBOM: p.SBOM})
 		}
 	}
 	return out

@@ -43,6 +43,10 @@ const (
 type Target struct {
 	Ref  string
 	Path string
+	// Local, with Ref (repository@digest), is Ref's image already at hand:
+	// the OCI layout or archive a chain just pushed as Ref. It is scanned
+	// from there, not pulled back, and reported as Ref.
+	Local scanner.Artifact
 }
 
 func (t Target) String() string {
@@ -299,12 +303,18 @@ func trivyTargets(opts Options) ([]scanner.Target, error) {
 		}
 		// The same digest in several repositories (push wrote one image to
 		// several registries) is scanned once.
-		if d, ok := ref.(name.Digest); ok {
+		d, isDigest := ref.(name.Digest)
+		if isDigest {
 			if seen[d.DigestStr()] {
 				opts.Log.Infof("%s has the digest of an image already scanned: not scanned again", ref)
 				continue
 			}
 			seen[d.DigestStr()] = true
+		}
+		if t.Local != nil && isDigest {
+			opts.Log.Infof("%s: reading the layers from the source push read, not back from the registry", ref)
+			out = append(out, scanner.LocalTarget(d, t.Local))
+			continue
 		}
 		out = append(out, scanner.RemoteTarget(ref))
 	}

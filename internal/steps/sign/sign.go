@@ -5,6 +5,7 @@
 package sign
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,8 @@ type Options struct {
 	// VulnFile and SBOMFile serve images no Report covers.
 	VulnFile string
 	SBOMFile string
+	// KeyLoad is Signer.Key already being loaded (see StartKeyLoad).
+	KeyLoad *KeyLoad
 
 	Registry *registry.Client
 	Log      report.Logger
@@ -51,7 +54,11 @@ type Options struct {
 // Report names the scan result files of one image, or of one platform of
 // an index (then several Reports name the same Image).
 type Report struct {
-	Image     string // repository@digest
+	Image string // repository@digest that was scanned
+	// Platform and Digest name the platform manifest the files describe;
+	// Digest equals Image's digest for a single-platform image.
+	Platform  string
+	Digest    string // sha256:…
 	TrivyJSON string
 	SBOM      string
 }
@@ -131,6 +138,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	so := opts.Signer
 	so.Annotations = opts.Run.Annotations(opts.Annotations)
 	so.RemoteOptions = opts.Registry.Remote(ctx)
+	if err := opts.KeyLoad.use(ctx, &so); err != nil {
+		return nil, signerFailure(so, err)
+	}
 	s, err := signer.New(ctx, so)
 	if err != nil {
 		return nil, signerFailure(so, err)
@@ -168,16 +178,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.logSignatures(opts.Log)
 
-	for i, d := range digests {
-		if len(atts[i]) == 0 {
-			continue
-		}
-		ares, err := s.Attest(ctx, d, atts[i])
+	if len(atts) > 0 {
+		ares, err := s.AttestAll(ctx, atts)
 		res.Merge(ares)
 		for _, a := range res.Attestations {
-			if a.Subject == d.String() {
-				opts.Log.Infof("attested %s on %s: %s%s", shortType(a.PredicateType), d, a.Reference, tlogNote(a.Tlog))
-			}
+			opts.Log.Infof("attested %s on %s: %s%s", shortType(a.PredicateType), a.Subject, a.Reference, tlogNote(a.Tlog))
 		}
 		if err != nil {
 			return res, fmt.Errorf("sign: every image is signed, but attaching attestations failed: %w", signerCause(err))
@@ -206,65 +211,92 @@ func validate(opts Options) error {
 
 // attestations reads what each image gets attested, before anything is
 // signed: a missing or malformed report fails the stage with nothing written.
-func attestations(opts Options, digests []name.Digest) ([][]signer.Attestation, error) {
-	out := make([][]signer.Attestation, len(digests))
+//
+// An index scanned per platform gets each platform's reports attested on
+// that platform's manifest, where verifiers of a pulled platform look, and
+// one attestation per kind on the index whose predicate lists them all.
+// Any other image gets its report, or vuln-file and sbom-file, attested on
+// itself.
+func attestations(opts Options, digests []name.Digest) ([]signer.Subject, error) {
 	if len(opts.Attest) == 0 {
 		if opts.VulnFile != "" || opts.SBOMFile != "" {
 			opts.Log.Warnf("vuln-file or sbom-file is set but attest is empty: nothing is attested (set attest: vuln,sbom)")
 		}
-		return out, nil
+		return nil, nil
 	}
-	for i, d := range digests {
+	var out []signer.Subject
+	for _, d := range digests {
 		reps := reportsFor(opts.Reports, d)
-		for _, kind := range opts.Attest {
-			// A scanned index has one report per platform: each becomes an
-			// attestation of the index, since verifiers check the digest
-			// they were given.
-			var paths []string
-			switch kind {
-			case AttestVuln:
-				for _, r := range reps {
-					if r.TrivyJSON != "" {
-						paths = append(paths, r.TrivyJSON)
-					}
-				}
-				if len(paths) == 0 && opts.VulnFile != "" {
-					paths = []string{opts.VulnFile}
-				}
-				if len(paths) == 0 {
-					return nil, failure.Invalidf("sign: attest: vuln needs a scan result for %s: run scan earlier in the chain (stage: push,scan,sign) or set vuln-file", d)
-				}
-			case AttestSBOM:
-				for _, r := range reps {
-					if r.SBOM != "" {
-						paths = append(paths, r.SBOM)
-					}
-				}
-				if len(paths) == 0 && opts.SBOMFile != "" {
-					paths = []string{opts.SBOMFile}
-				}
-				if len(paths) == 0 {
-					return nil, failure.Invalidf("sign: attest: sbom needs an SBOM for %s: run scan earlier in the chain (stage: push,scan,sign) or set sbom-file", d)
-				}
+		var platforms []Report
+		for _, r := range reps {
+			if r.Digest != "" && r.Digest != d.DigestStr() {
+				platforms = append(platforms, r)
 			}
-			for _, path := range paths {
-				var (
-					att signer.Attestation
-					err error
-				)
-				if kind == AttestVuln {
-					att, err = vulnAttestation(path, opts.Run)
-				} else {
-					att, err = sbomAttestation(path)
+		}
+		var subjects []signer.Subject
+		for _, r := range platforms {
+			subjects = append(subjects, signer.Subject{Image: d.Context().Digest(r.Digest)})
+		}
+		// vuln-file and sbom-file describe one image, never a platform.
+		scanned := opts
+		scanned.VulnFile, scanned.SBOMFile = "", ""
+		top := signer.Subject{Image: d}
+		for _, kind := range opts.Attest {
+			if len(platforms) > 0 {
+				for i, r := range platforms {
+					att, err := reportAttestation(kind, r, scanned, subjects[i].Image)
+					if err != nil {
+						return nil, err
+					}
+					subjects[i].Attestations = append(subjects[i].Attestations, att)
 				}
+				att, err := indexAttestation(kind, d, platforms, opts.Run)
 				if err != nil {
 					return nil, failure.Invalid(fmt.Errorf("sign: attest %s: %w", kind, err))
 				}
-				out[i] = append(out[i], att)
+				top.Attestations = append(top.Attestations, att)
+				continue
 			}
+			var r Report
+			if len(reps) > 0 {
+				r = reps[0]
+			}
+			att, err := reportAttestation(kind, r, opts, d)
+			if err != nil {
+				return nil, err
+			}
+			top.Attestations = append(top.Attestations, att)
 		}
+		out = append(append(out, subjects...), top)
 	}
 	return out, nil
+}
+
+// reportAttestation attests one report of kind, or the vuln-file or
+// sbom-file when the chain scanned nothing for the image.
+func reportAttestation(kind string, r Report, opts Options, image name.Digest) (signer.Attestation, error) {
+	var (
+		att signer.Attestation
+		err error
+	)
+	switch kind {
+	case AttestVuln:
+		path := cmp.Or(r.TrivyJSON, opts.VulnFile)
+		if path == "" {
+			return att, failure.Invalidf("sign: attest: vuln needs a scan result for %s: run scan earlier in the chain (stage: push,scan,sign) or set vuln-file", image)
+		}
+		att, err = vulnAttestation(path, opts.Run)
+	case AttestSBOM:
+		path := cmp.Or(r.SBOM, opts.SBOMFile)
+		if path == "" {
+			return att, failure.Invalidf("sign: attest: sbom needs an SBOM for %s: run scan earlier in the chain (stage: push,scan,sign) or set sbom-file", image)
+		}
+		att, err = sbomAttestation(path)
+	}
+	if err != nil {
+		return att, failure.Invalid(fmt.Errorf("sign: attest %s: %w", kind, err))
+	}
+	return att, nil
 }
 
 // reportsFor finds the scan of d, one report per scanned platform: those

@@ -383,8 +383,11 @@ func TestAttestationsFromFiles(t *testing.T) {
 	if !strings.Contains(md.String(), "**Attestations** (vuln, cyclonedx)") {
 		t.Fatalf("summary:\n%s", md.String())
 	}
+	// The files describe the image named, the index: its platforms carry
+	// none (TestVerifyRequiresAttestationsOnEveryPlatform).
 	vo := e.verifyOptions()
 	vo.Verify.RequireAttestations = []string{"vuln", "sbom"}
+	vo.Verify.Recursive = false
 	if _, err := Verify(ctx, vo); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -403,7 +406,10 @@ func TestReportsOfTheChainWinOverFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pred vulnPredicate
-	if err := json.Unmarshal(atts[0][0].Predicate, &pred); err != nil {
+	if len(atts) != 1 || atts[0].Image.String() != d.String() || len(atts[0].Attestations) != 1 {
+		t.Fatalf("attestations %+v, want one on the image", atts)
+	}
+	if err := json.Unmarshal(atts[0].Attestations[0].Predicate, &pred); err != nil {
 		t.Fatal(err)
 	}
 	if pred.Scanner.URI != "pkg:github/aquasecurity/trivy@0.74.0" || pred.Scanner.Version != "0.74.0" {
@@ -421,54 +427,222 @@ func TestReportsOfTheChainWinOverFiles(t *testing.T) {
 	}
 }
 
-func TestAnIndexScannedPerPlatformGetsOneAttestationPerPlatform(t *testing.T) {
+// trivySBOM is a CycloneDX SBOM as Trivy writes it: bom-refs are package
+// URLs (the same on every platform for arch-independent packages), which
+// dependencies and vulnerabilities refer to.
+const trivySBOM = `{"bomFormat": "CycloneDX", "specVersion": "1.6", "serialNumber": "urn:uuid:PLATFORM", "version": 1,
+  "metadata": {"timestamp": "2026-01-02T03:04:05+00:00", "component": {"bom-ref": "root-PLATFORM", "type": "container", "name": "app"}},
+  "components": [{"bom-ref": "pkg:npm/left-pad@1.3.0", "type": "library", "name": "left-pad", "version": "1.3.0", "purl": "pkg:npm/left-pad@1.3.0"}],
+  "dependencies": [{"ref": "root-PLATFORM", "dependsOn": ["pkg:npm/left-pad@1.3.0"]}, {"ref": "pkg:npm/left-pad@1.3.0", "dependsOn": []}],
+  "vulnerabilities": [{"id": "CVE-2024-0002", "ratings": [{"score": 7.5, "severity": "high"}], "affects": [{"ref": "pkg:npm/left-pad@1.3.0"}]}]}`
+
+// perPlatformReports are the reports a chain's scan hands sign for e's
+// index: one per platform, each naming its platform manifest.
+func perPlatformReports(t *testing.T, e env) []Report {
+	t.Helper()
+	var out []Report
+	for i, platform := range []string{"linux/amd64", "linux/arm64"} {
+		arch := strings.TrimPrefix(platform, "linux/")
+		_, digest, _ := strings.Cut(e.children[i], "@")
+		out = append(out, Report{Image: e.index.String(), Platform: platform, Digest: digest,
+			TrivyJSON: writeFile(t, arch+".trivy.json", strings.Replace(trivyJSON, `"Target": "app (alpine 3.19.1)"`, `"Target": "`+arch+` (alpine 3.19.1)"`, 1)),
+			SBOM:      writeFile(t, arch+".cdx.json", strings.ReplaceAll(trivySBOM, "PLATFORM", arch))})
+	}
+	return out
+}
+
+func TestAnIndexScannedPerPlatformIsAttestedOnEachPlatformAndOnceOnTheIndex(t *testing.T) {
 	e := newEnv(t)
 	o := e.signOptions()
 	o.Attest = []string{AttestVuln, AttestSBOM}
 	o.VulnFile = filepath.Join(e.dir, "never-read.json")
-	amd := strings.Replace(trivyJSON, `"Target": "app (alpine 3.19.1)"`, `"Target": "amd64 (alpine 3.19.1)"`, 1)
-	arm := strings.Replace(trivyJSON, `"Target": "app (alpine 3.19.1)"`, `"Target": "arm64 (alpine 3.19.1)"`, 1)
-	o.Reports = []Report{
-		{Image: e.index.String(), TrivyJSON: writeFile(t, "amd64.trivy.json", amd), SBOM: writeFile(t, "amd64.cdx.json", cycloneDX)},
-		{Image: e.index.String(), TrivyJSON: writeFile(t, "arm64.trivy.json", arm), SBOM: writeFile(t, "arm64.cdx.json", cycloneDX)},
-		{Image: "other.example/app@sha256:" + strings.Repeat("1", 64), TrivyJSON: writeFile(t, "other.json", trivyJSON)},
-	}
+	o.Reports = append(perPlatformReports(t, e),
+		Report{Image: "other.example/app@sha256:" + strings.Repeat("1", 64), TrivyJSON: writeFile(t, "other.json", trivyJSON)})
 	d, _ := name.NewDigest(e.index.String(), name.Insecure)
 	atts, err := attestations(o, []name.Digest{d})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var targets []string
-	sboms := 0
-	for _, a := range atts[0] {
-		if a.PredicateType == sbomPredicateType {
-			sboms++
-			continue
+	var subjects []string
+	for _, s := range atts {
+		subjects = append(subjects, s.Image.String())
+		if len(s.Attestations) != 2 || s.Attestations[0].PredicateType != vulnPredicateType || s.Attestations[1].PredicateType != sbomPredicateType {
+			t.Fatalf("%s gets %+v, want one vuln and one SBOM attestation", s.Image, s.Attestations)
 		}
-		var pred vulnPredicate
-		if err := json.Unmarshal(a.Predicate, &pred); err != nil {
-			t.Fatal(err)
-		}
-		var rep struct{ Results []struct{ Target string } }
-		if err := json.Unmarshal(pred.Scanner.Result, &rep); err != nil {
-			t.Fatal(err)
-		}
-		targets = append(targets, rep.Results[0].Target)
 	}
-	if !slices.Equal(targets, []string{"amd64 (alpine 3.19.1)", "arm64 (alpine 3.19.1)"}) || sboms != 2 {
-		t.Fatalf("vuln attestations of %q and %d SBOMs; want one of each per platform", targets, sboms)
+	if want := append(slices.Clone(e.children), e.index.String()); !slices.Equal(subjects, want) {
+		t.Fatalf("attested %q, want each platform then the index %q", subjects, want)
+	}
+	// Each platform's vuln attestation holds that platform's report.
+	for i, arch := range []string{"amd64", "arm64"} {
+		var pred vulnPredicate
+		json.Unmarshal(atts[i].Attestations[0].Predicate, &pred)
+		var rep struct{ Results []struct{ Target string } }
+		if err := json.Unmarshal(pred.Scanner.Result, &rep); err != nil || len(rep.Results) != 1 || rep.Results[0].Target != arch+" (alpine 3.19.1)" {
+			t.Fatalf("%s attestation holds %+v (%v)", arch, rep, err)
+		}
+	}
+
+	// The index's vuln predicate lists both reports, and all their results.
+	var pred vulnPredicate
+	if err := json.Unmarshal(atts[2].Attestations[0].Predicate, &pred); err != nil {
+		t.Fatal(err)
+	}
+	var scanned struct {
+		ArtifactName string
+		Results      []struct{ Target string }
+		Platforms    []struct {
+			Platform, Digest string
+			Report           struct{ Results []struct{ Target string } }
+		}
+	}
+	if err := json.Unmarshal(pred.Scanner.Result, &scanned); err != nil {
+		t.Fatal(err)
+	}
+	if scanned.ArtifactName != d.String() || len(scanned.Results) != 2 || scanned.Results[1].Target != "arm64 (alpine 3.19.1)" || len(scanned.Platforms) != 2 {
+		t.Fatalf("index vuln result %+v", scanned)
+	}
+	for i, p := range scanned.Platforms {
+		if p.Platform != o.Reports[i].Platform || p.Digest != o.Reports[i].Digest || len(p.Report.Results) != 1 {
+			t.Fatalf("platform %d: %+v", i, p)
+		}
+	}
+	if pred.Scanner.Version != "0.74.0" || pred.Invocation.URI != testRun.RunURL {
+		t.Fatalf("index vuln predicate %+v", pred)
+	}
+
+	// The index's SBOM nests each platform's, every bom-ref distinct and
+	// every reference pointing at one of them.
+	var bom struct {
+		BOMFormat, SpecVersion, SerialNumber string
+		Metadata                             struct{ Component map[string]any }
+		Components                           []struct {
+			BOMRef     string `json:"bom-ref"`
+			Properties []struct{ Name, Value string }
+			Components []struct {
+				BOMRef string `json:"bom-ref"`
+			}
+		}
+		Dependencies []struct {
+			Ref       string
+			DependsOn []string
+		}
+		Vulnerabilities []struct {
+			Affects []struct{ Ref string }
+		}
+	}
+	if err := json.Unmarshal(atts[2].Attestations[1].Predicate, &bom); err != nil {
+		t.Fatal(err)
+	}
+	if bom.BOMFormat != "CycloneDX" || bom.SpecVersion != "1.6" || !strings.HasPrefix(bom.SerialNumber, "urn:uuid:") || bom.Metadata.Component["bom-ref"] != d.String() || len(bom.Components) != 2 {
+		t.Fatalf("index SBOM %+v", bom)
+	}
+	refs := map[string]bool{d.String(): true}
+	for i, c := range bom.Components {
+		platform := map[string]string{}
+		for _, p := range c.Properties {
+			platform[p.Name] = p.Value
+		}
+		if platform[propertyPlatform] != o.Reports[i].Platform || platform[propertyDigest] != o.Reports[i].Digest || len(c.Components) != 1 {
+			t.Fatalf("platform component %+v", c)
+		}
+		for _, ref := range []string{c.BOMRef, c.Components[0].BOMRef} {
+			if refs[ref] {
+				t.Fatalf("bom-ref %q appears twice", ref)
+			}
+			refs[ref] = true
+		}
+	}
+	if len(bom.Dependencies) != 5 || len(bom.Dependencies[0].DependsOn) != 2 || len(bom.Vulnerabilities) != 2 {
+		t.Fatalf("dependencies %+v vulnerabilities %+v", bom.Dependencies, bom.Vulnerabilities)
+	}
+	for _, dep := range bom.Dependencies {
+		for _, ref := range append([]string{dep.Ref}, dep.DependsOn...) {
+			if !refs[ref] {
+				t.Fatalf("dependency on %q, which no component is", ref)
+			}
+		}
+	}
+	for _, v := range bom.Vulnerabilities {
+		if !refs[v.Affects[0].Ref] {
+			t.Fatalf("vulnerability affects %q, which no component is", v.Affects[0].Ref)
+		}
 	}
 
 	// Scanned under another repository (push wrote two targets): that
 	// repository's reports, once each.
-	o.Reports = []Report{
-		{Image: "a.example/app@" + e.index.DigestStr(), TrivyJSON: writeFile(t, "a1.json", amd)},
-		{Image: "a.example/app@" + e.index.DigestStr(), TrivyJSON: writeFile(t, "a2.json", arm)},
-		{Image: "b.example/app@" + e.index.DigestStr(), TrivyJSON: writeFile(t, "b1.json", amd)},
+	o.Reports = nil
+	for _, repo := range []string{"a.example/app", "b.example/app"} {
+		for _, r := range perPlatformReports(t, e) {
+			r.Image = repo + "@" + e.index.DigestStr()
+			o.Reports = append(o.Reports, r)
+		}
 	}
+	o.Reports = o.Reports[:3]
 	o.Attest = []string{AttestVuln}
-	if atts, err = attestations(o, []name.Digest{d}); err != nil || len(atts[0]) != 2 {
-		t.Fatalf("%d attestations, %v; want the two of a.example", len(atts[0]), err)
+	if atts, err = attestations(o, []name.Digest{d}); err != nil || len(atts) != 3 || len(atts[2].Attestations) != 1 {
+		t.Fatalf("%+v, %v; want the two platforms of a.example and the index", atts, err)
+	}
+	if atts[0].Image.Context().String() != d.Context().String() {
+		t.Fatalf("platform attested in %s, want the signed repository %s", atts[0].Image.Context(), d.Context())
+	}
+}
+
+// TestVerifyRequiresAttestationsOnEveryPlatform signs an index attested
+// from a chain's per-platform reports and checks verify finds them on each
+// platform and the index; attested on the index alone, the platforms fail.
+func TestVerifyRequiresAttestationsOnEveryPlatform(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	o := e.signOptions()
+	o.Attest = []string{AttestVuln, AttestSBOM}
+	o.Reports = perPlatformReports(t, e)
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(res.Attestations) != 6 {
+		t.Fatalf("%d attestations, want a vuln and an SBOM on each platform and on the index", len(res.Attestations))
+	}
+	all := strings.Join(append(slices.Clone(e.children), e.index.String()), " ")
+	if len(res.Commands) != 3 || !strings.HasPrefix(res.Commands[1], "cosign verify-attestation --type=vuln --key=") ||
+		!strings.HasSuffix(res.Commands[1], all) || !strings.HasSuffix(res.Commands[2], all) {
+		t.Fatalf("commands %q, want one verify-attestation per type naming %s", res.Commands, all)
+	}
+	vo := e.verifyOptions()
+	vo.Verify.RequireAttestations = []string{"vuln", "sbom"}
+	vres, err := Verify(ctx, vo)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	for _, iv := range vres.Images {
+		if len(iv.Attestations) != 2 {
+			t.Fatalf("%s (%s): attestations %+v", iv.Digest, iv.Platform, iv.Attestations)
+		}
+	}
+
+	// Attested on the index only (from files): each platform misses both.
+	f := newEnv(t)
+	o = f.signOptions()
+	o.Attest = []string{AttestVuln, AttestSBOM}
+	o.VulnFile, o.SBOMFile = writeFile(t, "trivy.json", trivyJSON), writeFile(t, "sbom.cdx.json", cycloneDX)
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	vo = f.verifyOptions()
+	vo.Verify.RequireAttestations = []string{"vuln", "sbom"}
+	vres, err = Verify(ctx, vo)
+	var gate *failure.GateError
+	if !errors.As(err, &gate) || !strings.Contains(err.Error(), "missing attestation: vuln, sbom") || !strings.Contains(err.Error(), "and 1 more") {
+		t.Fatalf("verify of platforms without attestations: %v", err)
+	}
+	if !vres.Images[0].Verified || vres.Images[1].Verified || vres.Images[2].Verified {
+		t.Fatalf("verdicts %+v, want the index verified and both platforms not", vres.Images)
+	}
+	// Not recursive: only the index is asked.
+	vo.Verify.Recursive = false
+	if _, err := Verify(ctx, vo); err != nil {
+		t.Fatalf("the index alone: %v", err)
 	}
 }
 

@@ -1,9 +1,10 @@
-// Package benchutil holds what the benchmark drivers share: timing a command
-// and summarising repeated timings.
+// Package benchutil holds what the benchmark drivers share: timing a command,
+// summarising repeated timings, seeding caches and reading Trivy reports.
 package benchutil
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -107,4 +108,54 @@ func Isolated(work, dir string) (func(bin string, args ...string) *exec.Cmd, err
 		c.Dir, c.Env = dir, env
 		return c
 	}, nil
+}
+
+// CountVulnerabilities counts the findings of a Trivy JSON report.
+func CountVulnerabilities(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var rep struct {
+		Results []struct {
+			Vulnerabilities []json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	n := 0
+	for _, r := range rep.Results {
+		n += len(r.Vulnerabilities)
+	}
+	return n, nil
+}
+
+// CheckFindings fails unless the Trivy JSON reports in dir hold want
+// findings in all: a fast wrong scan is no win.
+func CheckFindings(dir string, want int) error {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	got := 0
+	for _, f := range files {
+		n, err := CountVulnerabilities(f)
+		if err != nil {
+			return err
+		}
+		got += n
+	}
+	if got != want {
+		return fmt.Errorf("%d vulnerabilities in %v, want %d", got, files, want)
+	}
+	return nil
+}
+
+// Absolute makes each command path that names a file (holds a slash)
+// absolute, so it still works from the work directories the drivers run
+// commands in; bare names are left to PATH.
+func Absolute(paths ...*string) {
+	for _, p := range paths {
+		if abs, err := filepath.Abs(*p); err == nil && strings.Contains(*p, "/") {
+			*p = abs
+		}
+	}
 }

@@ -111,11 +111,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	for _, p := range []*string{&o.registry, &o.trivy} {
-		if abs, err := filepath.Abs(*p); err == nil && strings.Contains(*p, "/") {
-			*p = abs
-		}
-	}
+	benchutil.Absolute(&o.registry, &o.trivy)
 	gets := &manifestGets{n: map[string]int{}}
 	reg, err := localregistry.Start(ctx, localregistry.Options{Wrap: gets.wrap})
 	if err != nil {
@@ -273,7 +269,7 @@ func run(o options) error {
 				if err != nil {
 					return err
 				}
-				n, err := countVulns(filepath.Join(out, fmt.Sprintf("trivy-%d.json", i)))
+				n, err := benchutil.CountVulnerabilities(filepath.Join(out, fmt.Sprintf("trivy-%d.json", i)))
 				if err != nil {
 					return err
 				}
@@ -349,22 +345,4 @@ func firstLine(s string) string {
 	}
 	l, _, _ := strings.Cut(s, "\n")
 	return strings.TrimSpace(l)
-}
-
-func countVulns(path string) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	var rep struct {
-		Results []struct{ Vulnerabilities []json.RawMessage }
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range rep.Results {
-		n += len(r.Vulnerabilities)
-	}
-	return n, nil
 }

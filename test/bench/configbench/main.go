@@ -55,11 +55,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	for _, p := range []*string{&o.registry, &o.trivy} {
-		if abs, err := filepath.Abs(*p); err == nil && strings.Contains(*p, "/") {
-			*p = abs
-		}
-	}
+	benchutil.Absolute(&o.registry, &o.trivy)
 	repo := filepath.Join(work, "repo")
 	if err := configfixture.Mixed(repo, o.files); err != nil {
 		return err

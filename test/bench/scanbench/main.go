@@ -9,13 +9,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -59,11 +57,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	for _, p := range []*string{&o.registry, &o.trivy} {
-		if abs, err := filepath.Abs(*p); err == nil && strings.Contains(*p, "/") {
-			*p = abs
-		}
-	}
+	benchutil.Absolute(&o.registry, &o.trivy)
 	reg, err := localregistry.Start(ctx, localregistry.Options{})
 	if err != nil {
 		return err
@@ -114,21 +108,7 @@ func run(o options) error {
 	}
 	// Both must find the fixture's findings: a fast wrong scan is no win.
 	findings := func(want int) func(out string) error {
-		return func(out string) error {
-			files, _ := filepath.Glob(filepath.Join(out, "*.json"))
-			got := 0
-			for _, f := range files {
-				n, err := countVulns(f)
-				if err != nil {
-					return err
-				}
-				got += n
-			}
-			if got != want {
-				return fmt.Errorf("%d vulnerabilities in %v, want %d", got, files, want)
-			}
-			return nil
-		}
+		return func(out string) error { return benchutil.CheckFindings(out, want) }
 	}
 	amd64Findings := len(vulndb.ExpectedFor(vulndb.PlatformAlpine))
 	bothFindings := amd64Findings + len(vulndb.ExpectedFor(vulndb.PlatformDebian))
@@ -237,24 +217,4 @@ func imageSize(idx v1.ImageIndex) (sizes, error) {
 		}
 	}
 	return s, nil
-}
-
-func countVulns(path string) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	var rep struct {
-		Results []struct {
-			Vulnerabilities []json.RawMessage
-		}
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	n := 0
-	for _, r := range rep.Results {
-		n += len(r.Vulnerabilities)
-	}
-	return n, nil
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -56,11 +55,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	for _, p := range []*string{&o.registry, &o.cosign} {
-		if abs, err := filepath.Abs(*p); err == nil && strings.Contains(*p, "/") {
-			*p = abs
-		}
-	}
+	benchutil.Absolute(&o.registry, &o.cosign)
 	reg, err := localregistry.Start(ctx, localregistry.Options{})
 	if err != nil {
 		return err
