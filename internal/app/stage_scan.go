@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/inspector"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
@@ -28,9 +30,13 @@ const ecrScanStartGrace = 2 * time.Minute
 
 func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	v := r.Values
-	images, err := r.targetImages(inputs.Scan)
-	if err != nil {
-		return nil, err
+	cluster := r.clusterOptions()
+	var images []string
+	if len(v.List("images")) > 0 || len(r.State.Pushed) > 0 || (len(v.List("config")) == 0 && cluster == nil) {
+		var err error
+		if images, err = r.targetImages(inputs.Scan); err != nil {
+			return nil, err
+		}
 	}
 	var targets []scan.Target
 	sources := registry.Sources{Dir: r.IO.Dir}
@@ -106,11 +112,24 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 			},
 			Wait: ecr.WaitOptions{Timeout: timeout},
 		},
+		Inspector: scan.InspectorOptions{
+			Client: func(ctx context.Context, host registry.ECRHost) (scan.InspectorFindings, error) {
+				return inspector.New(ctx, inspector.Options{Region: host.Region})
+			},
+		},
+		Config: scan.ConfigOptions{
+			Paths:                    v.List("config"),
+			SkipFiles:                v.List("skip-files"),
+			SkipDirs:                 v.List("skip-dirs"),
+			ChecksBundleRepositories: v.List("checks-bundle-repository"),
+		},
+		Cluster:  cluster,
 		Registry: r.Registry,
 		Log:      r.Log,
 	}
 	if len(r.State.Pushed) > 0 {
 		opts.ECR.Wait.StartGrace = ecrScanStartGrace
+		opts.Inspector.JustPushed = true
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -123,6 +142,28 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, Platform: rep.Platform, Digest: rep.Digest, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
 	}
 	return res, err
+}
+
+// clusterOptions says which cluster to scan: one is scanned when kubeconfig,
+// k8s-context or k8s-namespaces is set; kubeconfig defaults to $KUBECONFIG
+// (a list, as kubectl reads it), then ~/.kube/config.
+func (r *Run) clusterOptions() *scan.ClusterOptions {
+	v := r.Values
+	kubeconfig, context, namespaces := v.String("kubeconfig"), v.String("k8s-context"), v.List("k8s-namespaces")
+	if kubeconfig == "" && context == "" && len(namespaces) == 0 {
+		return nil
+	}
+	var files []string
+	if kubeconfig != "" {
+		files = []string{r.Path(kubeconfig)}
+	} else if env := r.IO.Getenv("KUBECONFIG"); env != "" {
+		for _, f := range filepath.SplitList(env) {
+			if f != "" {
+				files = append(files, r.Path(f))
+			}
+		}
+	}
+	return &scan.ClusterOptions{Kubeconfig: files, Context: context, Namespaces: namespaces}
 }
 
 // ignoreFile is the ignore-file input, or Trivy's ignore file in the
