@@ -294,24 +294,3 @@ func (r *Run) environ() []string {
 	}
 	return os.Environ()
 }
-
-// sourcePath resolves a local source path against the working directory,
-// leaving registry references alone.
-func (r *Run) sourcePath(s string) string {
-	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") {
-		return r.Path(s)
-	}
-	if _, err := os.Stat(r.Path(s)); err == nil {
-		return r.Path(s)
-	}
-	return s
-}
-
-func isPrefixed(s string) bool {
-	for _, p := range []string{"oci:", "oci-layout:", "oci-archive:", "docker-archive:", "docker://", "registry:"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}

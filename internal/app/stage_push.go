@@ -15,6 +15,7 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 	concurrency, _ := v.Int("concurrency")
 	opts := push.Options{
 		Source:      v.String("source"),
+		Dir:         r.IO.Dir,
 		Images:      v.List("images"),
 		Tags:        v.List("tags"),
 		Platforms:   v.List("platforms"),
@@ -29,11 +30,8 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 		ECRRepositories: func(ctx context.Context, host registry.ECRHost) (push.ECRRepositories, error) {
 			return ecr.New(ctx, ecr.Options{Region: host.Region, RegistryID: host.AccountID})
 		},
-		Log: r.Log,
-	}
-	if v.IsSet("source") && !isPrefixed(v.String("source")) {
-		// Relative paths are the workspace's; references pass through.
-		opts.Source = r.sourcePath(v.String("source"))
+		Log:        r.Log,
+		KeepSource: true,
 	}
 	if v.IsSet("context") {
 		opts.Build = buildOptions(r)
@@ -49,9 +47,7 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 	if res != nil {
 		r.State.Pushed = res.Pushed()
 		r.State.Digest = res.Digest
-		if opts.Build == nil {
-			r.State.Source = opts.Source
-		}
+		r.State.Source = res.Opened
 	}
 	if res == nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/inputs"
+	"github.com/registry-actions/registry/internal/inspector"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
@@ -29,19 +31,27 @@ const ecrScanStartGrace = 2 * time.Minute
 
 func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	v := r.Values
-	images, err := r.targetImages(inputs.Scan)
-	if err != nil {
-		return nil, err
+	cluster := r.clusterOptions()
+	var images []string
+	if len(v.List("images")) > 0 || len(r.State.Pushed) > 0 || (len(v.List("config")) == 0 && cluster == nil) {
+		var err error
+		if images, err = r.targetImages(inputs.Scan); err != nil {
+			return nil, err
+		}
 	}
 	var targets []scan.Target
-	local, closeLocal, haveLocal := r.pushedLocally(ctx, r.Registry)
+	sources := registry.Sources{Dir: r.IO.Dir}
+	local, closeLocal, haveLocal := r.pushedLocally()
 	if haveLocal {
 		defer closeLocal()
 	}
 	for _, s := range images {
-		switch p, isPath := r.localImage(s); {
-		case isPath:
-			targets = append(targets, scan.Target{Path: p})
+		// The source resolver tells files from references; what it cannot
+		// read as a file is a reference, which scan checks itself.
+		spec, err := sources.Parse(s)
+		switch {
+		case err == nil && spec.Local():
+			targets = append(targets, scan.Target{Path: spec.String()})
 		case haveLocal && slices.Contains(r.State.Pushed, s):
 			targets = append(targets, scan.Target{Ref: s, Local: local})
 		default:
@@ -103,11 +113,24 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 			},
 			Wait: ecr.WaitOptions{Timeout: timeout},
 		},
+		Inspector: scan.InspectorOptions{
+			Client: func(ctx context.Context, host registry.ECRHost) (scan.InspectorFindings, error) {
+				return inspector.New(ctx, inspector.Options{Region: host.Region})
+			},
+		},
+		Config: scan.ConfigOptions{
+			Paths:                    v.List("config"),
+			SkipFiles:                v.List("skip-files"),
+			SkipDirs:                 v.List("skip-dirs"),
+			ChecksBundleRepositories: v.List("checks-bundle-repository"),
+		},
+		Cluster:  cluster,
 		Registry: r.Registry,
 		Log:      r.Log,
 	}
 	if len(r.State.Pushed) > 0 {
 		opts.ECR.Wait.StartGrace = ecrScanStartGrace
+		opts.Inspector.JustPushed = true
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -137,6 +160,28 @@ func usesTrivyCache(opts scan.Options) bool {
 	return (s == "" || s == scan.ScannerTrivy) && opts.Trivy.Server == "" && opts.Trivy.CacheDir != ""
 }
 
+// clusterOptions says which cluster to scan: one is scanned when kubeconfig,
+// k8s-context or k8s-namespaces is set; kubeconfig defaults to $KUBECONFIG
+// (a list, as kubectl reads it), then ~/.kube/config.
+func (r *Run) clusterOptions() *scan.ClusterOptions {
+	v := r.Values
+	kubeconfig, context, namespaces := v.String("kubeconfig"), v.String("k8s-context"), v.List("k8s-namespaces")
+	if kubeconfig == "" && context == "" && len(namespaces) == 0 {
+		return nil
+	}
+	var files []string
+	if kubeconfig != "" {
+		files = []string{r.Path(kubeconfig)}
+	} else if env := r.IO.Getenv("KUBECONFIG"); env != "" {
+		for _, f := range filepath.SplitList(env) {
+			if f != "" {
+				files = append(files, r.Path(f))
+			}
+		}
+	}
+	return &scan.ClusterOptions{Kubeconfig: files, Context: context, Namespaces: namespaces}
+}
+
 // ignoreFile is the ignore-file input, or Trivy's ignore file in the
 // working directory when there is one (.trivyignore first, as Trivy does).
 func (r *Run) ignoreFile() string {
@@ -157,24 +202,6 @@ func (r *Run) ignoreFile() string {
 	}
 	r.Log.Infof("using the ignore file %s found in the working directory", found[0])
 	return r.Path(found[0])
-}
-
-// localImage tells an image on disk (OCI layout, OCI archive, docker-save
-// tarball) from a registry reference: a transport prefix, a path starting
-// with . or /, or an existing file or directory.
-func (r *Run) localImage(s string) (string, bool) {
-	for _, prefix := range []string{"oci-layout:", "oci-archive:", "docker-archive:", "oci:"} {
-		if rest, ok := strings.CutPrefix(s, prefix); ok {
-			return r.Path(rest), true
-		}
-	}
-	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") {
-		return r.Path(s), true
-	}
-	if _, err := os.Stat(r.Path(s)); err == nil {
-		return r.Path(s), true
-	}
-	return "", false
 }
 
 func appendMissing(list []string, item string) []string {

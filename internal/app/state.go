@@ -20,12 +20,12 @@ type State struct {
 	Pushed []string
 	// Digest is the digest push produced (the same at every target).
 	Digest string
-	// Source is the source spec push read (resolved against the working
-	// directory), empty for a build.
-	Source string
 	// Scans holds, per scanned image, the report files a later sign stage
 	// can attest.
 	Scans []ScannedImage
+	// Source is the local source push read, still open: scan reads the
+	// pushed image from it instead of pulling it back (same digests).
+	Source *registry.Source
 	// SignKey is the signing key, loading since the chain started.
 	SignKey *sign.KeyLoad
 }

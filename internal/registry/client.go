@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/registry-actions/registry/internal/failure"
 )
 
 // Options configure a Client.
@@ -80,7 +82,7 @@ func retryOnceMore(err error) bool {
 		return false
 	}
 	var exhausted *ExhaustedError
-	if errors.As(err, &exhausted) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &exhausted) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || failure.IsInvalid(err) {
 		return false
 	}
 	var temp interface{ Temporary() bool }

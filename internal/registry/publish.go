@@ -2,14 +2,9 @@ package registry
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,8 +31,12 @@ type Target struct {
 
 // PublishOptions configure Publish.
 type PublishOptions struct {
-	Source  *Source
-	Root    Artifact // Source.Root or a subset of it
+	// Graph is what to publish (see Walk); its root is what tags point at.
+	Graph *Graph
+	// From is the reference of a registry source (nil for local sources):
+	// a target on the same registry mounts blobs from it, and with targets
+	// on several registries each blob is downloaded once for all of them.
+	From    name.Reference
 	Targets []Target
 	// Concurrency bounds blob uploads in flight per target registry, so a
 	// fan-out keeps every registry's link busy at once.
@@ -49,7 +48,8 @@ type PublishOptions struct {
 
 // TargetStats is what happened at one target.
 type TargetStats struct {
-	Repository    string        `json:"repository"`
+	Repository string `json:"repository"`
+	// Digest is set once the target holds the whole image.
 	Digest        string        `json:"digest"`
 	Tags          []string      `json:"tags"`          // full references now pointing at Digest
 	TagsUnchanged []string      `json:"tagsUnchanged"` // already pointed at Digest
@@ -61,151 +61,70 @@ type TargetStats struct {
 	BytesMounted  int64         `json:"bytesMounted"`  //
 	Manifests     int           `json:"manifestsWritten"`
 	Duration      time.Duration `json:"duration"`
+	// Complete means the target holds the image and every one of its tags.
+	Complete bool `json:"complete"`
 }
 
-// Graph is the content of an image or index: every manifest (children
-// before parents) and every blob, deduplicated.
-type Graph struct {
-	Manifests []Manifest
-	Blobs     []Blob
-	// Platforms of the image manifests, in index order (attestation
-	// manifests excluded).
-	Platforms []string
-	// ConfigDigest is the config of the first platform image (build-push-
-	// action's imageid).
-	ConfigDigest string
-	// Size is manifests plus unique blobs, in bytes.
-	Size int64
-}
-
-// Manifest is one manifest with its exact bytes.
-type Manifest struct {
-	Digest    v1.Hash
-	MediaType types.MediaType
-	Raw       []byte
-}
-
-// putManifest PUTs a manifest's exact bytes with its media type.
-type putManifest struct{ m Manifest }
-
-func (p putManifest) RawManifest() ([]byte, error)        { return p.m.Raw, nil }
-func (p putManifest) MediaType() (types.MediaType, error) { return p.m.MediaType, nil }
-
-// Blob is one config or layer blob.
-type Blob struct {
-	Digest    v1.Hash
-	Size      int64
-	MediaType types.MediaType
-	Layer     v1.Layer
-}
-
-// Walk collects an artifact's manifests and blobs, checking that each child
-// manifest's bytes match the digest its parent records.
-func Walk(root Artifact) (*Graph, error) {
-	g := &Graph{}
-	seenBlob := map[v1.Hash]bool{}
-	seenManifest := map[v1.Hash]bool{}
-	var walk func(a Artifact, expect *v1.Descriptor) error
-	walk = func(a Artifact, expect *v1.Descriptor) error {
-		raw, err := a.RawManifest()
-		if err != nil {
-			return err
-		}
-		mt, err := a.MediaType()
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(raw)
-		d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-		if expect != nil && expect.Digest != d {
-			return fmt.Errorf("manifest %s does not match its digest (content hashes to %s): the source is corrupt", expect.Digest, d)
-		}
-		if seenManifest[d] {
-			return nil
-		}
-		seenManifest[d] = true
-		switch x := a.(type) {
-		case v1.ImageIndex:
-			im, err := x.IndexManifest()
-			if err != nil {
-				return err
-			}
-			for _, desc := range im.Manifests {
-				child, err := childOf(x, desc)
-				if err != nil {
-					return fmt.Errorf("manifest %s: %w", desc.Digest, err)
-				}
-				if err := walk(child, &desc); err != nil {
-					return err
-				}
-				if desc.MediaType.IsImage() && desc.Platform != nil && desc.Platform.OS != "unknown" {
-					g.Platforms = append(g.Platforms, desc.Platform.String())
-				}
-			}
-		case v1.Image:
-			mf, err := x.Manifest()
-			if err != nil {
-				return err
-			}
-			if g.ConfigDigest == "" && !isAttestation(mf) {
-				g.ConfigDigest = mf.Config.Digest.String()
-			}
-			if expect == nil {
-				if cfg, err := x.ConfigFile(); err == nil && cfg.OS != "" {
-					g.Platforms = append(g.Platforms, (&v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}).String())
-				}
-			}
-			cl, err := partial.ConfigLayer(x)
-			if err != nil {
-				return err
-			}
-			blobs := []v1.Descriptor{mf.Config}
-			blobs = append(blobs, mf.Layers...)
-			for i, bd := range blobs {
-				if seenBlob[bd.Digest] || !bd.MediaType.IsDistributable() {
-					continue
-				}
-				seenBlob[bd.Digest] = true
-				var l v1.Layer = cl
-				if i > 0 {
-					if l, err = x.LayerByDigest(bd.Digest); err != nil {
-						return err
-					}
-				}
-				g.Blobs = append(g.Blobs, Blob{Digest: bd.Digest, Size: bd.Size, MediaType: bd.MediaType, Layer: l})
-				g.Size += bd.Size
-			}
-		default:
-			return fmt.Errorf("unsupported artifact %T", a)
-		}
-		g.Manifests = append(g.Manifests, Manifest{Digest: d, MediaType: mt, Raw: raw})
-		g.Size += int64(len(raw))
-		return nil
-	}
-	if err := walk(root, nil); err != nil {
-		return nil, err
-	}
-	return g, nil
-}
-
-func isAttestation(mf *v1.Manifest) bool {
-	for _, l := range mf.Layers {
-		if l.MediaType == "application/vnd.in-toto+json" {
-			return true
-		}
-	}
-	return false
-}
-
-// Publish writes root to every target: blobs first (skipping what exists,
-// mounting what another repository of the same registry holds), then
-// manifests by digest children first, and only when every target holds the
-// complete image, the tags. A tag therefore never points at an incomplete
-// image anywhere, and a failure leaves no tag moved.
+// Publish writes a graph to every target: blobs first (skipping what
+// exists, mounting what another repository of the same registry holds),
+// then manifests by digest children first, and only when every target
+// holds the complete image, the tags. A tag therefore never points at an
+// incomplete image anywhere, and a failure before tagging leaves no tag
+// moved. The stats returned describe every target, also on failure.
 func (c *Client) Publish(ctx context.Context, opts PublishOptions) ([]TargetStats, error) {
-	graph, err := Walk(opts.Root)
+	p, err := c.newPublication(ctx, opts)
 	if err != nil {
 		return nil, err
+	}
+	defer p.close()
+	p.plan(ctx)
+	if err := p.transferBlobs(ctx); err != nil {
+		return p.snapshot(), fmt.Errorf("%w (no tag was written)", err)
+	}
+	p.stopProgress()
+	if err := p.writeManifests(ctx); err != nil {
+		return p.snapshot(), fmt.Errorf("%w (no tag was written)", err)
+	}
+	err = p.tagAll(ctx)
+	return p.snapshot(), err
+}
+
+// publication is one Publish call's state.
+type publication struct {
+	opts         PublishOptions
+	root         Manifest
+	blobs        []Blob
+	targets      []*targetState
+	pusher       *remote.Pusher
+	puller       *remote.Puller
+	obs          *observer
+	started      time.Time
+	stopProgress func()
+	cleanup      []func()
+
+	mu sync.Mutex // guards every targetState's stats
+}
+
+// targetState is one target's part of a publication.
+type targetState struct {
+	Target
+	stats    TargetStats
+	progress *progressCounter
+	// complete: the target already holds the root manifest, hence
+	// everything it references (registries refuse a manifest whose blobs
+	// or children are missing).
+	complete bool
+	// primary uploads blobs for its registry; the other targets of that
+	// registry wait for each blob there and mount it instead of sending
+	// it again.
+	primary *targetState
+	held    map[v1.Hash]chan struct{} // closed once this target holds the blob
+	slots   chan struct{}             // upload slots of its registry
+}
+
+func (c *Client) newPublication(ctx context.Context, opts PublishOptions) (*publication, error) {
+	if opts.Graph == nil || len(opts.Graph.Manifests) == 0 {
+		return nil, fmt.Errorf("nothing to publish")
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
@@ -216,225 +135,290 @@ func (c *Client) Publish(ctx context.Context, opts PublishOptions) ([]TargetStat
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	obs := &observer{inner: c.transport, present: map[string]bool{}, mounted: map[string]bool{}}
-	ropts := c.Remote(ctx, remote.WithTransport(obs), remote.WithJobs(opts.Concurrency))
-	pusher, err := remote.NewPusher(ropts...)
+	p := &publication{opts: opts, root: opts.Graph.Root(), started: time.Now(),
+		obs: &observer{inner: c.transport, mounted: map[string]bool{}}}
+	ropts := c.Remote(ctx, remote.WithTransport(p.obs), remote.WithJobs(opts.Concurrency))
+	var err error
+	if p.pusher, err = remote.NewPusher(ropts...); err != nil {
+		return nil, err
+	}
+	if p.puller, err = remote.NewPuller(ropts...); err != nil {
+		return nil, err
+	}
+	if p.blobs, err = p.sourceBlobs(); err != nil {
+		return nil, err
+	}
+	primaries := map[string]*targetState{}
+	var counters []*progressCounter
+	for _, t := range opts.Targets {
+		ts := &targetState{Target: t, stats: TargetStats{Repository: t.Repo.String()},
+			progress: &progressCounter{name: t.Repo.String()}, held: map[v1.Hash]chan struct{}{}}
+		for _, b := range p.blobs {
+			ts.held[b.Digest] = make(chan struct{})
+		}
+		reg := t.Repo.RegistryStr()
+		if primaries[reg] == nil {
+			ts.slots = make(chan struct{}, opts.Concurrency)
+			primaries[reg] = ts
+		}
+		ts.primary, ts.slots = primaries[reg], primaries[reg].slots
+		p.targets = append(p.targets, ts)
+		counters = append(counters, ts.progress)
+	}
+	p.stopProgress = startProgress(opts.Logf, opts.ProgressEvery, counters)
+	p.cleanup = append(p.cleanup, p.stopProgress)
+	return p, nil
+}
+
+func (p *publication) close() {
+	for _, f := range p.cleanup {
+		f()
+	}
+}
+
+// sourceBlobs are the graph's blobs as they will be read. A registry
+// source going to several registries is downloaded once, to a spool file
+// every target reads.
+func (p *publication) sourceBlobs() ([]Blob, error) {
+	blobs := append([]Blob(nil), p.opts.Graph.Blobs...)
+	if p.opts.From == nil || len(registriesOf(p.opts.Targets)) < 2 {
+		return blobs, nil
+	}
+	dir, err := os.MkdirTemp("", "registry-spool-")
 	if err != nil {
 		return nil, err
 	}
-	puller, err := remote.NewPuller(ropts...)
-	if err != nil {
-		return nil, err
+	p.cleanup = append(p.cleanup, func() { os.RemoveAll(dir) })
+	for i, b := range blobs {
+		blobs[i].Layer = &spooledLayer{Layer: b.Layer, digest: b.Digest, dir: dir}
 	}
+	return blobs, nil
+}
 
-	spoolDir := ""
-	if opts.Source != nil && opts.Source.Kind == SourceRegistry && len(registriesOf(opts.Targets)) > 1 {
-		if spoolDir, err = os.MkdirTemp("", "registry-spool-"); err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(spoolDir)
-	}
-	blobs := make([]Blob, len(graph.Blobs))
-	for i, b := range graph.Blobs {
-		blobs[i] = b
-		if spoolDir != "" {
-			blobs[i].Layer = &spooledLayer{Layer: b.Layer, digest: b.Digest, size: b.Size, dir: spoolDir}
-		}
-	}
-
-	stats := make([]*TargetStats, len(opts.Targets))
-	started := time.Now()
-	progress := make([]*progressCounter, len(opts.Targets))
-	for i, t := range opts.Targets {
-		stats[i] = &TargetStats{Repository: t.Repo.String()}
-		progress[i] = &progressCounter{name: t.Repo.String()}
-	}
-	stopProgress := startProgress(opts.Logf, opts.ProgressEvery, progress)
-	defer stopProgress()
-
-	// Within one registry the first target uploads; the others wait for
-	// each blob and mount it from there instead of sending it again.
-	primary := map[string]int{}
-	done := make([]map[v1.Hash]chan struct{}, len(opts.Targets))
-	for i, t := range opts.Targets {
-		done[i] = map[v1.Hash]chan struct{}{}
-		for _, b := range blobs {
-			done[i][b.Digest] = make(chan struct{})
-		}
-		if _, ok := primary[t.Repo.RegistryStr()]; !ok {
-			primary[t.Repo.RegistryStr()] = i
-		}
-	}
-
-	// A target that already holds the root manifest holds everything it
-	// references: registries refuse a manifest whose blobs or children are
-	// missing. An identical re-push therefore costs one HEAD per target.
-	root := graph.Manifests[len(graph.Manifests)-1]
-	complete := make([]bool, len(opts.Targets))
-	heads, _ := errgroup.WithContext(ctx)
-	for ti, t := range opts.Targets {
-		heads.Go(func() error {
-			desc, err := puller.Head(ctx, t.Repo.Digest(root.Digest.String()))
-			complete[ti] = err == nil && desc.Digest == root.Digest
+// plan asks each target, with one HEAD, whether it already holds the root:
+// an identical re-push then costs nothing more.
+func (p *publication) plan(ctx context.Context) {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, t := range p.targets {
+		g.Go(func() error {
+			desc, err := p.puller.Head(gctx, t.Repo.Digest(p.root.Digest.String()))
+			t.complete = err == nil && desc.Digest == p.root.Digest
 			return nil
 		})
 	}
-	heads.Wait()
-
-	sems := map[string]chan struct{}{}
-	for _, t := range opts.Targets {
-		if _, ok := sems[t.Repo.RegistryStr()]; !ok {
-			sems[t.Repo.RegistryStr()] = make(chan struct{}, opts.Concurrency)
-		}
-	}
-	eg, egctx := errgroup.WithContext(ctx)
-	var mu sync.Mutex
-	// Blob-major order: the registries' first uploads start together.
-	for _, b := range blobs {
-		for ti, t := range opts.Targets {
-			p := primary[t.Repo.RegistryStr()]
-			sem := sems[t.Repo.RegistryStr()]
-			eg.Go(func() error {
-				defer close(done[ti][b.Digest])
-				if complete[ti] {
-					mu.Lock()
-					stats[ti].BlobsPresent++
-					stats[ti].BytesPresent += b.Size
-					mu.Unlock()
-					return nil
-				}
-				var layer v1.Layer = b.Layer
-				switch {
-				case opts.Source != nil && opts.Source.Ref != nil && opts.Source.Ref.Context().RegistryStr() == t.Repo.RegistryStr() && opts.Source.Ref.Context() != t.Repo:
-					layer = &remote.MountableLayer{Layer: layer, Reference: opts.Source.Ref.Context().Digest(b.Digest.String())}
-				case p != ti:
-					select {
-					case <-done[p][b.Digest]:
-					case <-egctx.Done():
-						return egctx.Err()
-					}
-					layer = &remote.MountableLayer{Layer: layer, Reference: opts.Targets[p].Repo.Digest(b.Digest.String())}
-				}
-				select {
-				case sem <- struct{}{}:
-				case <-egctx.Done():
-					return egctx.Err()
-				}
-				defer func() { <-sem }()
-				tracked := &trackedLayer{Layer: layer, size: b.Size, progress: progress[ti]}
-				var up v1.Layer = tracked
-				if ml, ok := layer.(*remote.MountableLayer); ok {
-					tracked.Layer = ml.Layer
-					up = &remote.MountableLayer{Layer: tracked, Reference: ml.Reference}
-				}
-				if err := pusher.Upload(egctx, t.Repo, up); err != nil {
-					return Explain(unwrapVerify(err), "push to", t.Repo.String(), Write)
-				}
-				if tracked.opened.Load() {
-					progress[ti].add(b.Size)
-				}
-				key := blobKey(t.Repo, b.Digest)
-				mu.Lock()
-				defer mu.Unlock()
-				s := stats[ti]
-				switch {
-				case tracked.opened.Load():
-					s.BlobsUploaded++
-					s.BytesUploaded += b.Size
-				case obs.wasMounted(key):
-					s.BlobsMounted++
-					s.BytesMounted += b.Size
-				default:
-					s.BlobsPresent++
-					s.BytesPresent += b.Size
-				}
-				return nil
-			})
-		}
-	}
-	if err := eg.Wait(); err != nil {
-		return snapshot(stats), fmt.Errorf("%w (no tag was written)", err)
-	}
-	stopProgress()
-
-	// Manifests by digest, children before parents; the root last.
-	for ti, t := range opts.Targets {
-		stats[ti].Digest = root.Digest.String()
-		if complete[ti] {
-			continue
-		}
-		n, err := putManifests(ctx, pusher, puller, t.Repo, graph.Manifests, opts.Concurrency)
-		stats[ti].Manifests = n
-		if err != nil {
-			return snapshot(stats), fmt.Errorf("%w (no tag was written)", Explain(err, "push to", t.Repo.String(), Write))
-		}
-	}
-
-	// Tags last, only now that every target holds the whole image.
-	for ti, t := range opts.Targets {
-		for _, tag := range t.Tags {
-			ref := t.Repo.Tag(tag)
-			if desc, err := puller.Head(ctx, ref); err == nil && desc.Digest == root.Digest {
-				stats[ti].TagsUnchanged = append(stats[ti].TagsUnchanged, ref.String())
-				stats[ti].Tags = append(stats[ti].Tags, ref.String())
-				continue
-			}
-			if err := pusher.Put(ctx, ref, putManifest{root}); err != nil {
-				return snapshot(stats), Explain(err, "tag", ref.String(), Write)
-			}
-			stats[ti].Tags = append(stats[ti].Tags, ref.String())
-		}
-		stats[ti].Duration = time.Since(started)
-	}
-	return snapshot(stats), nil
+	g.Wait()
 }
 
-// putManifests writes manifests not yet present, in dependency order: all
-// children (in parallel), then their parents.
-func putManifests(ctx context.Context, pusher *remote.Pusher, puller *remote.Puller, repo name.Repository, ms []Manifest, jobs int) (int, error) {
+// transferBlobs gets every blob into every target. Blob-major order: the
+// registries' first uploads start together.
+func (p *publication) transferBlobs(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, b := range p.blobs {
+		for _, t := range p.targets {
+			g.Go(func() error { return p.transfer(gctx, t, b) })
+		}
+	}
+	return g.Wait()
+}
+
+// transfer gets one blob into one target: nothing if the target is
+// complete, a mount if a repository of its registry holds the blob, an
+// upload otherwise (go-containerregistry skips blobs already present).
+func (p *publication) transfer(ctx context.Context, t *targetState, b Blob) error {
+	defer close(t.held[b.Digest])
+	if t.complete {
+		p.count(t, b, countPresent)
+		return nil
+	}
+	layer, err := p.mountable(ctx, t, b)
+	if err != nil {
+		return err
+	}
+	select {
+	case t.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.slots }()
+	tracked := &trackedLayer{Layer: b.Layer, size: b.Size, progress: t.progress}
+	var up v1.Layer = tracked
+	if layer != nil {
+		up = &remote.MountableLayer{Layer: tracked, Reference: layer}
+	}
+	if err := p.pusher.Upload(ctx, t.Repo, up); err != nil {
+		return Explain(err, "push blob "+b.Digest.String()+" to", t.Repo.String(), Write)
+	}
+	switch {
+	case tracked.opened.Load():
+		t.progress.add(b.Size)
+		p.count(t, b, countUploaded)
+	case p.obs.wasMounted(blobKey(t.Repo, b.Digest)):
+		p.count(t, b, countMounted)
+	default:
+		p.count(t, b, countPresent)
+	}
+	return nil
+}
+
+// mountable names a repository of t's registry to mount b from: the
+// source's own repository, or — once it holds the blob — the target that
+// uploads for this registry. nil means upload.
+func (p *publication) mountable(ctx context.Context, t *targetState, b Blob) (name.Reference, error) {
+	from := p.opts.From
+	switch {
+	case from != nil && from.Context().RegistryStr() == t.Repo.RegistryStr() && from.Context() != t.Repo:
+		return from.Context().Digest(b.Digest.String()), nil
+	case t.primary != t:
+		select {
+		case <-t.primary.held[b.Digest]:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return t.primary.Repo.Digest(b.Digest.String()), nil
+	}
+	return nil, nil
+}
+
+type blobOutcome int
+
+const (
+	countUploaded blobOutcome = iota
+	countMounted
+	countPresent
+)
+
+func (p *publication) count(t *targetState, b Blob, o blobOutcome) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &t.stats
+	switch o {
+	case countUploaded:
+		s.BlobsUploaded++
+		s.BytesUploaded += b.Size
+	case countMounted:
+		s.BlobsMounted++
+		s.BytesMounted += b.Size
+	default:
+		s.BlobsPresent++
+		s.BytesPresent += b.Size
+	}
+}
+
+// writeManifests puts the manifests by digest at every target that lacks
+// them, children before parents, the root last.
+func (p *publication) writeManifests(ctx context.Context) error {
+	for _, t := range p.targets {
+		if !t.complete {
+			n, err := p.putManifests(ctx, t.Repo)
+			p.mu.Lock()
+			t.stats.Manifests = n
+			p.mu.Unlock()
+			if err != nil {
+				return Explain(err, "push to", t.Repo.String(), Write)
+			}
+		}
+		p.mu.Lock()
+		t.stats.Digest = p.root.Digest.String()
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// putManifests writes manifests not yet present, in dependency order:
+// every image manifest before the index that follows it in the graph's
+// order (children always precede their parents there), images in
+// parallel, indexes one at a time.
+func (p *publication) putManifests(ctx context.Context, repo name.Repository) (int, error) {
 	var written atomic.Int64
-	put := func(m Manifest) error {
+	put := func(ctx context.Context, m Manifest) error {
 		ref := repo.Digest(m.Digest.String())
-		if desc, err := puller.Head(ctx, ref); err == nil && desc.Digest == m.Digest {
+		if desc, err := p.puller.Head(ctx, ref); err == nil && desc.Digest == m.Digest {
 			return nil
 		}
-		if err := pusher.Put(ctx, ref, putManifest{m}); err != nil {
+		if err := p.pusher.Put(ctx, ref, putManifest{m}); err != nil {
 			return err
 		}
 		written.Add(1)
 		return nil
 	}
-	// Everything but the root is a child of some index; an index inside an
-	// index is rare and its children come before it in ms, so writing
-	// manifests in order, images in parallel and indexes one at a time,
-	// keeps every parent after its children.
-	eg, _ := errgroup.WithContext(ctx)
-	eg.SetLimit(jobs)
-	for _, m := range ms {
-		if m.MediaType.IsIndex() {
-			if err := eg.Wait(); err != nil {
-				return int(written.Load()), err
-			}
-			if err := put(m); err != nil {
-				return int(written.Load()), err
-			}
-			eg, _ = errgroup.WithContext(ctx)
-			eg.SetLimit(jobs)
+	pending := []Manifest{}
+	flush := func() error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(p.opts.Concurrency)
+		for _, m := range pending {
+			g.Go(func() error { return put(gctx, m) })
+		}
+		pending = pending[:0]
+		return g.Wait()
+	}
+	for _, m := range p.opts.Graph.Manifests {
+		if !m.MediaType.IsIndex() {
+			pending = append(pending, m)
 			continue
 		}
-		eg.Go(func() error { return put(m) })
+		if err := flush(); err != nil {
+			return int(written.Load()), err
+		}
+		if err := put(ctx, m); err != nil {
+			return int(written.Load()), err
+		}
 	}
-	err := eg.Wait()
+	err := flush()
 	return int(written.Load()), err
 }
 
-func snapshot(stats []*TargetStats) []TargetStats {
-	out := make([]TargetStats, len(stats))
-	for i, s := range stats {
-		out[i] = *s
+// tagAll points every target's tags at the root, now that every target
+// holds the whole image. A target is complete once all its tags are.
+func (p *publication) tagAll(ctx context.Context) error {
+	for _, t := range p.targets {
+		if err := p.tag(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *publication) tag(ctx context.Context, t *targetState) error {
+	for _, tag := range t.Tags {
+		ref := t.Repo.Tag(tag)
+		unchanged := false
+		if desc, err := p.puller.Head(ctx, ref); err == nil && desc.Digest == p.root.Digest {
+			unchanged = true
+		} else if err := p.pusher.Put(ctx, ref, putManifest{p.root}); err != nil {
+			return Explain(err, "tag", ref.String(), Write)
+		}
+		p.mu.Lock()
+		if unchanged {
+			t.stats.TagsUnchanged = append(t.stats.TagsUnchanged, ref.String())
+		}
+		t.stats.Tags = append(t.stats.Tags, ref.String())
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	t.stats.Complete = true
+	t.stats.Duration = time.Since(p.started)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *publication) snapshot() []TargetStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]TargetStats, len(p.targets))
+	for i, t := range p.targets {
+		out[i] = t.stats
+		if out[i].Duration == 0 {
+			out[i].Duration = time.Since(p.started)
+		}
 	}
 	return out
 }
+
+// putManifest PUTs a manifest's exact bytes with its media type.
+type putManifest struct{ m Manifest }
+
+func (p putManifest) RawManifest() ([]byte, error)        { return p.m.Raw, nil }
+func (p putManifest) MediaType() (types.MediaType, error) { return p.m.MediaType, nil }
 
 func registriesOf(ts []Target) map[string]bool {
 	m := map[string]bool{}
@@ -453,7 +437,6 @@ func blobKey(repo name.Repository, d v1.Hash) string {
 type observer struct {
 	inner   http.RoundTripper
 	mu      sync.Mutex
-	present map[string]bool
 	mounted map[string]bool
 }
 
@@ -480,11 +463,10 @@ func (o *observer) wasMounted(key string) bool {
 }
 
 // trackedLayer records whether the source was read for an upload (as
-// opposed to the blob being present or mounted) and feeds progress. It hands
-// go-containerregistry the source's own reader: a layout's blob is an
-// *os.File, which the kernel copies to the socket without passing through
-// this process. Content is verified by the registry, which refuses a blob
-// whose bytes do not hash to the digest it is committed under.
+// opposed to the blob being present or mounted) and feeds progress. The
+// reader it hands go-containerregistry is the source's own, which checks
+// the blob's digest and size as the upload streams it: a mismatch fails
+// the read that completes the blob, so the upload is never committed.
 type trackedLayer struct {
 	v1.Layer
 	size     int64
@@ -495,8 +477,7 @@ type trackedLayer struct {
 func (l *trackedLayer) Compressed() (io.ReadCloser, error) {
 	rc, err := l.Layer.Compressed()
 	if err != nil {
-		d, _ := l.Layer.Digest()
-		return nil, fmt.Errorf("read blob %s from the source: %w", d, err)
+		return nil, err
 	}
 	if !l.opened.Swap(true) {
 		l.progress.start(l.size)
@@ -507,51 +488,12 @@ func (l *trackedLayer) Compressed() (io.ReadCloser, error) {
 // Descriptor keeps the source's descriptor (annotations, URLs) intact.
 func (l *trackedLayer) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(l.Layer) }
 
-// ErrCorruptBlob means a source blob's bytes do not hash to its digest.
-var ErrCorruptBlob = errors.New("blob does not match its digest")
-
-type verifyingReader struct {
-	rc     io.ReadCloser
-	h      hash.Hash
-	digest v1.Hash
-	size   int64
-	n      int64
-}
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	if err == io.EOF {
-		got := hex.EncodeToString(v.h.Sum(nil))
-		if v.n != v.size || (v.digest.Algorithm == "sha256" && got != v.digest.Hex) {
-			return n, fmt.Errorf("source blob %s: %w (read %d of %d bytes, content hashes to sha256:%s): the source is corrupt", v.digest, ErrCorruptBlob, v.n, v.size, got)
-		}
-	}
-	return n, err
-}
-
-func (v *verifyingReader) Close() error { return v.rc.Close() }
-
-// unwrapVerify surfaces a corrupt-source error from inside the HTTP
-// client's wrapping, so the user reads about the source, not the network.
-func unwrapVerify(err error) error {
-	if errors.Is(err, ErrCorruptBlob) {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			return uerr.Err
-		}
-	}
-	return err
-}
-
-// spooledLayer downloads a remote blob once, verified, to a local file that
-// every target then reads: each source blob crosses the network once however
-// many registries it goes to.
+// spooledLayer downloads a remote blob once (checked as it streams) to a
+// local file that every target then reads: each source blob crosses the
+// network once however many registries it goes to.
 type spooledLayer struct {
 	v1.Layer
 	digest v1.Hash
-	size   int64
 	dir    string
 	once   sync.Once
 	path   string
@@ -559,32 +501,29 @@ type spooledLayer struct {
 }
 
 func (s *spooledLayer) Compressed() (io.ReadCloser, error) {
-	s.once.Do(func() {
-		rc, err := s.Layer.Compressed()
-		if err != nil {
-			s.err = err
-			return
-		}
-		defer rc.Close()
-		path := filepath.Join(s.dir, s.digest.Hex)
-		f, err := os.Create(path)
-		if err != nil {
-			s.err = err
-			return
-		}
-		vr := &verifyingReader{rc: rc, h: sha256.New(), digest: s.digest, size: s.size}
-		if _, err := io.Copy(f, vr); err != nil {
-			f.Close()
-			s.err = err
-			return
-		}
-		s.err = f.Close()
-		s.path = path
-	})
+	s.once.Do(func() { s.path, s.err = s.spool() })
 	if s.err != nil {
 		return nil, s.err
 	}
 	return os.Open(s.path)
+}
+
+func (s *spooledLayer) spool() (string, error) {
+	rc, err := s.Layer.Compressed()
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	path := filepath.Join(s.dir, s.digest.Hex)
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
 }
 
 func (s *spooledLayer) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(s.Layer) }

@@ -51,6 +51,21 @@ func layoutOf(t *testing.T, idx v1.ImageIndex) string {
 	return dir
 }
 
+func open(ctx context.Context, c *registry.Client, spec string) (*registry.Source, error) {
+	return registry.Sources{Client: c}.Open(ctx, spec)
+}
+
+// publish walks a source and publishes it, as push does.
+func publish(ctx context.Context, t *testing.T, c *registry.Client, src *registry.Source, opts registry.PublishOptions) ([]registry.TargetStats, error) {
+	t.Helper()
+	g, err := registry.Walk(src.Root)
+	if err != nil {
+		return nil, err
+	}
+	opts.Graph, opts.From = g, src.Ref
+	return c.Publish(ctx, opts)
+}
+
 func clientFor(regs ...*harness.Registry) *registry.Client {
 	pool := regs[0].CertPool
 	for _, r := range regs[1:] {
@@ -111,7 +126,7 @@ func TestPublishLayoutToTwoRegistriesKeepsEveryByte(t *testing.T) {
 	b := harness.StartRegistry(t, harness.RegistryOptions{TLS: true, Users: users})
 	c := clientFor(a, b)
 	idx := fixture(t, 64<<10)
-	src, err := c.OpenSource(context.Background(), layoutOf(t, idx))
+	src, err := open(context.Background(), c, layoutOf(t, idx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +137,7 @@ func TestPublishLayoutToTwoRegistriesKeepsEveryByte(t *testing.T) {
 		{Repo: repo(t, c, a.Host+"/team/app"), Tags: []string{"v1", "latest"}},
 		{Repo: repo(t, c, b.Host+"/app"), Tags: []string{"v1"}},
 	}
-	stats, err := c.Publish(context.Background(), registry.PublishOptions{Source: src, Root: src.Root, Targets: targets})
+	stats, err := publish(context.Background(), t, c, src, registry.PublishOptions{Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +158,7 @@ func TestPublishLayoutToTwoRegistriesKeepsEveryByte(t *testing.T) {
 	// An identical push moves no layer bytes and writes nothing.
 	a.Counter.Reset()
 	b.Counter.Reset()
-	stats, err = c.Publish(context.Background(), registry.PublishOptions{Source: src, Root: src.Root, Targets: targets})
+	stats, err = publish(context.Background(), t, c, src, registry.PublishOptions{Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +178,7 @@ func TestSecondRepositoryOfSameRegistryMountsInsteadOfUploading(t *testing.T) {
 	a := harness.StartRegistry(t, harness.RegistryOptions{TLS: true, Users: users})
 	c := clientFor(a)
 	idx := fixture(t, 256<<10)
-	src, err := c.OpenSource(context.Background(), "oci:"+layoutOf(t, idx))
+	src, err := open(context.Background(), c, "oci:"+layoutOf(t, idx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +186,7 @@ func TestSecondRepositoryOfSameRegistryMountsInsteadOfUploading(t *testing.T) {
 		{Repo: repo(t, c, a.Host+"/staging/app"), Tags: []string{"v1"}},
 		{Repo: repo(t, c, a.Host+"/prod/app"), Tags: []string{"v1"}},
 	}
-	stats, err := c.Publish(context.Background(), registry.PublishOptions{Source: src, Root: src.Root, Targets: targets})
+	stats, err := publish(context.Background(), t, c, src, registry.PublishOptions{Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +205,7 @@ func TestPublishSurvivesServerErrorsRateLimitsAndDroppedConnections(t *testing.T
 	a := harness.StartRegistry(t, harness.RegistryOptions{TLS: true, Users: users})
 	c := clientFor(a)
 	idx := fixture(t, 128<<10)
-	src, err := c.OpenSource(context.Background(), layoutOf(t, idx))
+	src, err := open(context.Background(), c, layoutOf(t, idx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +222,7 @@ func TestPublishSurvivesServerErrorsRateLimitsAndDroppedConnections(t *testing.T
 	a.Faults.Add(limited)
 	a.Faults.Add(dropped)
 	target := registry.Target{Repo: repo(t, c, a.Host+"/app"), Tags: []string{"v1"}}
-	if _, err := c.Publish(context.Background(), registry.PublishOptions{Source: src, Root: src.Root, Targets: []registry.Target{target}}); err != nil {
+	if _, err := publish(context.Background(), t, c, src, registry.PublishOptions{Targets: []registry.Target{target}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []*harness.FaultRule{heads, limited, dropped} {
@@ -223,12 +238,12 @@ func TestRegistryThatKeepsFailingLeavesNoTag(t *testing.T) {
 	a := harness.StartRegistry(t, harness.RegistryOptions{TLS: true, Users: users})
 	c := clientFor(a)
 	idx := fixture(t, 32<<10)
-	src, _ := c.OpenSource(context.Background(), layoutOf(t, idx))
+	src, _ := open(context.Background(), c, layoutOf(t, idx))
 	a.Faults.Add(&harness.FaultRule{Times: 1000, Status: http.StatusServiceUnavailable, Match: func(r *http.Request) bool {
 		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256:")
 	}})
 	target := registry.Target{Repo: repo(t, c, a.Host+"/app"), Tags: []string{"v1"}}
-	_, err := c.Publish(context.Background(), registry.PublishOptions{Source: src, Root: src.Root, Targets: []registry.Target{target}})
+	_, err := publish(context.Background(), t, c, src, registry.PublishOptions{Targets: []registry.Target{target}})
 	if err == nil || !strings.Contains(err.Error(), "no tag was written") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("want a one-line failure saying no tag was written, got %v", err)
 	}
@@ -256,12 +271,12 @@ func TestCorruptSourceBlobIsCaughtBeforeAnyTag(t *testing.T) {
 	data[len(data)/2] ^= 0xff
 	os.WriteFile(victim, data, 0o644)
 
-	src, err := c.OpenSource(context.Background(), dir)
+	src, err := open(context.Background(), c, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	target := registry.Target{Repo: repo(t, c, a.Host+"/app"), Tags: []string{"v1"}}
-	_, err = c.Publish(context.Background(), registry.PublishOptions{Source: src, Root: src.Root, Targets: []registry.Target{target}})
+	_, err = publish(context.Background(), t, c, src, registry.PublishOptions{Targets: []registry.Target{target}})
 	if !errors.Is(err, registry.ErrCorruptBlob) && (err == nil || !strings.Contains(err.Error(), "corrupt")) {
 		t.Fatalf("want a corrupt-source error, got %v", err)
 	}
@@ -283,28 +298,28 @@ func TestArchiveDockerSaveAndRegistrySources(t *testing.T) {
 	if err := synth.WriteOCIArchive(archive, idx); err != nil {
 		t.Fatal(err)
 	}
-	src, err := c.OpenSource(ctx, archive)
+	src, err := open(ctx, c, archive)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if src.Kind != registry.SourceOCIArchive {
 		t.Fatalf("archive detected as %s", src.Kind)
 	}
-	stats, err := c.Publish(ctx, registry.PublishOptions{Source: src, Root: src.Root, Targets: []registry.Target{{Repo: repo(t, c, a.Host+"/from-archive"), Tags: []string{"v1"}}}})
+	stats, err := publish(ctx, t, c, src, registry.PublishOptions{Targets: []registry.Target{{Repo: repo(t, c, a.Host+"/from-archive"), Tags: []string{"v1"}}}})
 	src.Close()
 	if err != nil || stats[0].Digest != want.String() {
 		t.Fatalf("archive push: %v %+v", err, stats)
 	}
 
 	// Registry to registry: same registry (mounted) and another registry.
-	src, err = c.OpenSource(ctx, a.Host+"/from-archive:v1")
+	src, err = open(ctx, c, a.Host+"/from-archive:v1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if src.Kind != registry.SourceRegistry {
 		t.Fatalf("reference detected as %s", src.Kind)
 	}
-	stats, err = c.Publish(ctx, registry.PublishOptions{Source: src, Root: src.Root, Targets: []registry.Target{
+	stats, err = publish(ctx, t, c, src, registry.PublishOptions{Targets: []registry.Target{
 		{Repo: repo(t, c, a.Host+"/promoted"), Tags: []string{"v1"}},
 		{Repo: repo(t, c, b.Host+"/mirror"), Tags: []string{"v1"}},
 	}})
@@ -328,14 +343,14 @@ func TestArchiveDockerSaveAndRegistrySources(t *testing.T) {
 	if err := synth.WriteDockerSave(tarPath, "example.com/app:v1", img); err != nil {
 		t.Fatal(err)
 	}
-	src, err = c.OpenSource(ctx, tarPath)
+	src, err = open(ctx, c, tarPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if src.Kind != registry.SourceDockerArchive || src.Note == "" {
 		t.Fatalf("docker-save detected as %s (note %q)", src.Kind, src.Note)
 	}
-	if _, err := c.Publish(ctx, registry.PublishOptions{Source: src, Root: src.Root, Targets: []registry.Target{{Repo: repo(t, c, a.Host+"/saved"), Tags: []string{"v1"}}}}); err != nil {
+	if _, err := publish(ctx, t, c, src, registry.PublishOptions{Targets: []registry.Target{{Repo: repo(t, c, a.Host+"/saved"), Tags: []string{"v1"}}}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -351,14 +366,14 @@ func TestSourceErrors(t *testing.T) {
 	cases := map[string]string{
 		"":                       "no source",
 		notLayout:                "not an OCI layout",
-		junk:                     "is not a tar archive",
+		junk:                     "not a tar archive",
 		filepath.Join(dir, "no"): "not found",
 		"Bad Ref:::":             "not found",
 	}
 	for spec, want := range cases {
-		_, err := c.OpenSource(ctx, spec)
+		_, err := open(ctx, c, spec)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("OpenSource(%q) = %v, want one line containing %q", spec, err, want)
+			t.Errorf("Open(%q) = %v, want one line containing %q", spec, err, want)
 		}
 	}
 }

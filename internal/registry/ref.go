@@ -10,8 +10,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/registry-actions/registry/internal/report"
 )
 
 // Kind is the family a registry belongs to; it decides authentication and
@@ -119,6 +122,14 @@ func (r Resolver) Reference(s string) (name.Reference, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid image reference %q: %s", s, explainRefError(s, err))
 	}
+	if err := validRepositoryPath(ref.Context()); err != nil {
+		return nil, fmt.Errorf("invalid image reference %q: %s", s, err)
+	}
+	if tag, ok := ref.(name.Tag); ok {
+		if err := ValidTag(tag.TagStr()); err != nil {
+			return nil, fmt.Errorf("invalid image reference %q: %w", s, err)
+		}
+	}
 	return ref, nil
 }
 
@@ -137,6 +148,9 @@ func (r Resolver) Repository(s string) (name.Repository, error) {
 	repo, err := name.NewRepository(s, r.opts(s)...)
 	if err != nil {
 		return name.Repository{}, fmt.Errorf("invalid repository %q: %s", s, explainRefError(s, err))
+	}
+	if err := validRepositoryPath(repo); err != nil {
+		return name.Repository{}, fmt.Errorf("invalid repository %q: %s", s, err)
 	}
 	return repo, nil
 }
@@ -194,13 +208,46 @@ func ValidTag(tag string) error {
 	return nil
 }
 
+// pathComponent is the distribution spec's grammar for one component of a
+// repository path; go-containerregistry accepts more (empty components
+// such as host//repo), which registries then refuse.
+var pathComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$`)
+
+func validRepositoryPath(repo name.Repository) error {
+	for _, c := range strings.Split(repo.RepositoryStr(), "/") {
+		if c == "" {
+			return fmt.Errorf("the repository path has an empty component (a doubled or trailing /)")
+		}
+		if !pathComponent.MatchString(c) {
+			return fmt.Errorf("path component %q is not valid: use lower-case letters and digits separated by . _ __ or -", c)
+		}
+	}
+	return nil
+}
+
+// repositoryPart is s without its registry host, tag and digest.
+func repositoryPart(s string) string {
+	if first, rest, ok := strings.Cut(s, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		s = rest
+	}
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, ':'); i > strings.LastIndexByte(s, '/') {
+		s = s[:i]
+	}
+	return s
+}
+
 func explainRefError(s string, err error) string {
 	switch {
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "it contains control characters"
 	case strings.ContainsAny(s, " \t"):
 		return "it contains whitespace"
 	case strings.Contains(s, "://"):
 		return "drop the scheme (https://): references look like registry/repository:tag"
-	case s != strings.ToLower(s) && !strings.ContainsAny(s, "@:"):
+	case repositoryPart(s) != strings.ToLower(repositoryPart(s)):
 		return "repository names must be lower-case"
 	}
 	if err == nil {
@@ -211,5 +258,5 @@ func explainRefError(s string, err error) string {
 	if i := strings.LastIndex(msg, ": "); i >= 0 {
 		msg = msg[i+2:]
 	}
-	return msg
+	return report.OneLine(msg)
 }

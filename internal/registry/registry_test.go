@@ -70,13 +70,35 @@ func TestResolverReferencesAndErrors(t *testing.T) {
 		"ghcr.io/acme/app:v1":      "give a repository without tag or digest",
 		"https://ghcr.io/acme/app": "drop the scheme",
 		"ghcr.io/acme/my app":      "whitespace",
-		"ghcr.io/Acme/App":         "lower-case",
+		"ghcr.io/Acme/App":         "repository names must be lower-case",
+		"localhost:5000/App":       "repository names must be lower-case",
+		"ghcr.io//app":             "empty component",
+		"ghcr.io/acme//app":        "empty component",
+		"ghcr.io/acme/app/":        "empty component",
+		"ghcr.io/acme/-app":        "not valid",
 		"":                         "empty repository",
 	} {
 		_, err := r.Repository(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Repository(%q) = %v, want mention of %q", in, err, want)
 		}
+	}
+	for in, want := range map[string]string{
+		"ghcr.io/Acme/App:v1":      "repository names must be lower-case",
+		"localhost:5000/App:v1":    "repository names must be lower-case",
+		"ghcr.io//app:v1":          "empty component",
+		"registry.example.com//a":  "empty component",
+		"ghcr.io/acme/app:-v1":     "invalid image reference",
+		"ghcr.io/acme/app@sha256:": "invalid image reference",
+	} {
+		_, err := r.Reference(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Reference(%q) = %v, want mention of %q", in, err, want)
+		}
+	}
+	// A tag may have capitals; the repository may not.
+	if _, err := r.Reference("ghcr.io/acme/app:V1"); err != nil {
+		t.Errorf("upper-case tag refused: %v", err)
 	}
 	if _, err := r.Digest("ghcr.io/acme/app:v1"); err == nil || !strings.Contains(err.Error(), "not pinned to a digest") {
 		t.Errorf("Digest of a tag = %v", err)

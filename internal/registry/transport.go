@@ -11,8 +11,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/registry-actions/registry/internal/failure"
 )
 
 // RetryPolicy bounds how hard the transport tries before giving up.
@@ -64,8 +67,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.Header.Set("User-Agent", t.userAgent)
 	}
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	if !replayable || t.policy.Attempts <= 1 {
+	if !replayable(req) || t.policy.Attempts <= 1 {
 		return t.inner.RoundTrip(req)
 	}
 	deadline := time.Now().Add(t.policy.Budget)
@@ -88,7 +90,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			lastErr = err
 		} else {
-			lastErr = fmt.Errorf("%s %s: %s", req.Method, req.URL.Redacted(), resp.Status)
+			lastErr = fmt.Errorf("%s %s: %s", req.Method, redactURLs(req.URL.String()), resp.Status)
 		}
 		if attempt >= t.policy.Attempts || time.Now().Add(wait).After(deadline) {
 			if resp != nil {
@@ -106,6 +108,20 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// replayable reports whether a request can be sent again as it is. A blob
+// upload's body is not: the registry may have stored part of it in the
+// upload session, and sending it again from the start is refused (416).
+// go-containerregistry retries such an upload whole, in a new session.
+func replayable(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	if strings.Contains(req.URL.Path, "/blobs/uploads/") {
+		return false
+	}
+	return req.GetBody != nil
 }
 
 // classify decides whether to retry and how long to wait first.
@@ -159,6 +175,11 @@ func isConnectionError(err error) bool {
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
 		// Retrying cannot fix trust; say so at once.
+		return false
+	}
+	if failure.IsInvalid(err) {
+		// A corrupt source fails the body's read, which the HTTP client
+		// reports wrapped in a network error: no retry reads it better.
 		return false
 	}
 	var netErr net.Error

@@ -11,6 +11,6 @@ func IsCacheEntry(name string) bool {
 	case "db", "java-db", "fanal", "policy", "vex":
 		return true
 	}
-	// A DB download interrupted before its rename (see downloadFrom).
-	return strings.HasPrefix(name, dbDownloadPrefix)
+	// A DB or checks download interrupted before its rename.
+	return strings.HasPrefix(name, dbDownloadPrefix) || strings.HasPrefix(name, checksDownloadPrefix)
 }

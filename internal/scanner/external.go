@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ type ExternalImage struct {
 	Reference  string
 	Repository string
 	Digest     string
+	Tags       []string
 	Platforms  []ExternalPlatform
 }
 
@@ -48,7 +50,7 @@ func Assemble(images []ExternalImage, severities []string) (*Result, error) {
 	}
 	res := &Result{Severities: sevs}
 	for _, ext := range images {
-		img := ImageResult{Reference: ext.Reference, Repository: ext.Repository, Digest: ext.Digest}
+		img := ImageResult{Reference: ext.Reference, Repository: ext.Repository, Digest: ext.Digest, Tags: ext.Tags}
 		var reported, hidden [][]Finding
 		for _, p := range ext.Platforms {
 			var shown, rest []Finding
@@ -73,7 +75,7 @@ func Assemble(images []ExternalImage, severities []string) (*Result, error) {
 		img.Counts, img.Fixable = countFindings(img.Findings)
 		res.Images = append(res.Images, img)
 	}
-	res.Counts, res.Fixable = countFindings(uniqueAcrossImages(res.Images, false))
+	res.recount()
 	return res, nil
 }
 
@@ -163,4 +165,68 @@ func CategoryWithPrefix(prefix string) func(ImageResult) string {
 func (r *Result) SetDB(source string, updatedAt time.Time, now time.Time) {
 	r.DB = DBInfo{Source: source, UpdatedAt: updatedAt}
 	r.DB.setAge(now)
+}
+
+// ByRepository folds the images of each repository into one image whose
+// findings list the images they affect (Finding.Images), for a SARIF file
+// with one run per repository: findings read across a whole repository
+// (Amazon Inspector's) span more images than a file may have runs.
+func ByRepository(r *Result) *Result {
+	out := *r
+	out.Images = nil
+	index := map[string]int{}
+	var lists [][][]Finding
+	for _, img := range r.Images {
+		key := cmp.Or(img.Repository, img.Reference)
+		i, ok := index[key]
+		if !ok {
+			i = len(out.Images)
+			index[key] = i
+			out.Images = append(out.Images, ImageResult{Reference: key, Repository: img.Repository})
+			lists = append(lists, nil)
+		}
+		label := imageLabel(img)
+		var fs []Finding
+		for _, f := range img.Findings {
+			f.Images = []string{label}
+			fs = append(fs, f)
+		}
+		lists[i] = append(lists[i], fs)
+		agg := &out.Images[i]
+		agg.Platforms = append(agg.Platforms, img.Platforms...)
+	}
+	for i := range out.Images {
+		agg := &out.Images[i]
+		agg.Findings = mergeFindings(lists[i]...)
+		agg.Counts, agg.Fixable = countFindings(agg.Findings)
+	}
+	return &out
+}
+
+// imageLabel is digest (tags), short enough for a SARIF message.
+func imageLabel(img ImageResult) string {
+	d := img.Digest
+	if _, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		d = d[:len(d)-len(hex)+12]
+	}
+	if len(img.Tags) > 0 {
+		return d + " (" + strings.Join(img.Tags, ", ") + ")"
+	}
+	return d
+}
+
+// ResolveDigest pins ref to the digest of its manifest or index with one
+// HEAD request (a GET when the registry answers HEAD badly), leaving the
+// platforms to Scan, which reads the manifest once. Errors are *Error.
+func ResolveDigest(ctx context.Context, ref name.Reference, opts []remote.Option) (name.Digest, error) {
+	opts = append(slices.Clone(opts), remote.WithContext(ctx))
+	desc, err := remote.Head(ref, opts...)
+	if err != nil {
+		got, gerr := remote.Get(ref, opts...)
+		if gerr != nil {
+			return name.Digest{}, imageError(ctx, ref.String(), gerr)
+		}
+		desc = &got.Descriptor
+	}
+	return ref.Context().Digest(desc.Digest.String()), nil
 }

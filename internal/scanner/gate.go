@@ -124,7 +124,7 @@ func GateThreshold(r *Result, t Threshold) (failed bool, verdict string, err err
 	label := t.String()
 	var counts SeverityCounts
 	if r != nil {
-		counts, _ = countFindings(uniqueAcrossImages(r.Images, true))
+		counts, _ = countFindings(r.findings(true))
 	}
 	var parts, hidden []string
 	for _, s := range t.Severities() {

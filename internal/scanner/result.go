@@ -12,11 +12,14 @@ import (
 // Result is the outcome of one Scan call.
 type Result struct {
 	Images []ImageResult `json:"images"`
-	DB     DBInfo        `json:"db"`
+	// Config holds configuration scans: the repository's files, a
+	// cluster's workloads. Their findings count and gate like the images'.
+	Config []ConfigResult `json:"config,omitempty"`
+	DB     DBInfo         `json:"db"`
 	// Severities that were reported (the severity option, normalised).
 	Severities []string `json:"severities"`
 	// Counts are unique vulnerability × package findings across all images,
-	// after every filter including severity.
+	// plus failed configuration checks, after every filter including severity.
 	Counts SeverityCounts `json:"counts"`
 	// Fixable counts the reported findings with a fixed version.
 	Fixable      int           `json:"fixable"`
@@ -32,7 +35,9 @@ type ImageResult struct {
 	// Repository is registry/repository for registry images, empty for paths.
 	Repository string `json:"repository,omitempty"`
 	// Digest of the manifest or index that was scanned.
-	Digest    string           `json:"digest"`
+	Digest string `json:"digest"`
+	// Tags the image carries, when the findings' source lists them.
+	Tags      []string         `json:"tags,omitempty"`
 	Platforms []PlatformResult `json:"platforms"`
 	// Findings are reported: after ignore-unfixed, ignore file, VEX and
 	// severity, merged across platforms, most severe first.
@@ -86,9 +91,20 @@ type Finding struct {
 	PrimaryURL       string  `json:"primary_url,omitempty"`
 	CVSSScore        float64 `json:"cvss_score,omitempty"`
 	CVSSVector       string  `json:"cvss_vector,omitempty"`
-	// Line is the first line of a secret.
-	Line      int      `json:"line,omitempty"`
-	Platforms []string `json:"platforms"`
+	// Line is the first line of a secret or misconfiguration; EndLine the
+	// last line of a misconfiguration (0 when the check names no line).
+	Line    int `json:"line,omitempty"`
+	EndLine int `json:"end_line,omitempty"`
+	// Message, Resolution, References and Resource describe a failed
+	// configuration check.
+	Message    string   `json:"message,omitempty"`
+	Resolution string   `json:"resolution,omitempty"`
+	References []string `json:"references,omitempty"`
+	Resource   string   `json:"resource,omitempty"`
+	Platforms  []string `json:"platforms,omitempty"`
+	// Images lists the images a finding affects when one report covers
+	// several (a repository's SARIF run).
+	Images []string `json:"images,omitempty"`
 	// Description is long and already in Trivy's JSON; SARIF help uses it.
 	Description string `json:"-"`
 }
@@ -98,7 +114,7 @@ func (f Finding) Fixable() bool { return f.FixedVersion != "" }
 
 // key identifies the same finding across platforms and images.
 func (f Finding) key() string {
-	return fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d", f.Kind, f.ID, f.PkgType, f.PkgName, f.PkgPath, f.InstalledVersion, f.Line)
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s", f.Kind, f.ID, f.PkgType, f.PkgName, f.PkgPath, f.InstalledVersion, f.Line, f.EndLine, f.Message)
 }
 
 // SeverityCounts counts findings per severity.
@@ -126,7 +142,8 @@ func (c SeverityCounts) Get(severity string) int {
 	}
 }
 
-func (c *SeverityCounts) add(severity string) {
+// Add counts one finding of a severity (anything unrated as UNKNOWN).
+func (c *SeverityCounts) Add(severity string) {
 	switch severity {
 	case "CRITICAL":
 		c.Critical++
@@ -148,7 +165,7 @@ func countFindings(fs []Finding) (SeverityCounts, int) {
 	var c SeverityCounts
 	fixable := 0
 	for _, f := range fs {
-		c.add(f.Severity)
+		c.Add(f.Severity)
 		if f.Fixable() {
 			fixable++
 		}
@@ -226,10 +243,16 @@ func mergeFindings(perPlatform ...[]Finding) []Finding {
 						out[i].Platforms = append(out[i].Platforms, p)
 					}
 				}
+				for _, img := range f.Images {
+					if !slices.Contains(out[i].Images, img) {
+						out[i].Images = append(out[i].Images, img)
+					}
+				}
 				continue
 			}
 			byKey[f.key()] = len(out)
 			f.Platforms = slices.Clone(f.Platforms)
+			f.Images = slices.Clone(f.Images)
 			out = append(out, f)
 		}
 	}
@@ -245,8 +268,36 @@ func sortFindings(fs []Finding) {
 			cmp.Compare(a.PkgName, b.PkgName),
 			cmp.Compare(a.PkgPath, b.PkgPath),
 			cmp.Compare(a.InstalledVersion, b.InstalledVersion),
+			cmp.Compare(a.Line, b.Line),
 		)
 	})
+}
+
+// AddConfig adds a configuration scan's findings to the result: they count
+// and gate like the images' findings.
+func (r *Result) AddConfig(c *ConfigResult) {
+	r.Config = append(r.Config, *c)
+	r.Warnings = append(r.Warnings, c.Warnings...)
+	r.recount()
+}
+
+// recount counts the reported findings of every image (each vulnerability ×
+// package once) and every configuration scan.
+func (r *Result) recount() {
+	r.Counts, r.Fixable = countFindings(r.findings(false))
+}
+
+// findings are the reported findings, unique across images, then every
+// failed configuration check; hidden adds those outside the severities.
+func (r *Result) findings(hidden bool) []Finding {
+	out := uniqueAcrossImages(r.Images, hidden)
+	for _, c := range r.Config {
+		out = append(out, c.Findings...)
+		if hidden {
+			out = append(out, c.HiddenBySeverity...)
+		}
+	}
+	return out
 }
 
 // uniqueAcrossImages counts each vulnerability × package once even when
@@ -260,4 +311,41 @@ func uniqueAcrossImages(images []ImageResult, hidden bool) []Finding {
 		}
 	}
 	return mergeFindings(lists...)
+}
+
+// NewResult is an empty result reporting severities (every one when
+// empty), for scans that add configuration or cluster findings to it.
+func NewResult(severities []string) (*Result, error) {
+	sevs, err := ParseSeverities(severities)
+	if err != nil {
+		return nil, err
+	}
+	if len(sevs) == 0 {
+		sevs = slices.Clone(SeverityNames)
+	}
+	return &Result{Severities: sevs, TrivyVersion: trivyVersion()}, nil
+}
+
+// AddImages adds another scan's images (a cluster's), leaving out digests
+// this result already holds, with its warnings and, when this result has
+// none, its DB.
+func (r *Result) AddImages(o *Result) {
+	for _, img := range o.Images {
+		if !slices.ContainsFunc(r.Images, func(have ImageResult) bool { return have.Digest == img.Digest }) {
+			r.Images = append(r.Images, img)
+		}
+	}
+	r.Warnings = append(r.Warnings, o.Warnings...)
+	if r.DB.UpdatedAt.IsZero() && r.DB.Server == "" {
+		r.DB = o.DB
+	}
+	r.Duration += o.Duration
+	r.recount()
+}
+
+// CountUnique counts findings by severity, each vulnerability × package
+// once however many lists (a workload's images) hold it.
+func CountUnique(lists ...[]Finding) SeverityCounts {
+	c, _ := countFindings(mergeFindings(lists...))
+	return c
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,9 @@ type SARIFOptions struct {
 	// Category returns the runAutomationDetails.id of an image's run. Nil
 	// means DefaultSARIFCategory. Categories that collide are made distinct.
 	Category func(ImageResult) string
+	// ConfigCategory returns the runAutomationDetails.id of a configuration
+	// scan's run. Nil means DefaultSARIFConfigCategory.
+	ConfigCategory func(ConfigResult) string
 	// Limits default to GitHubSARIFLimits field by field.
 	Limits SARIFLimits
 	// Tool names the scanner in each run; the zero value is Trivy at the
@@ -93,6 +97,12 @@ func repoPath(img ImageResult) string {
 	return base
 }
 
+// DefaultSARIFConfigCategory is "registry-scan/<ID>/": registry-scan/config/
+// for a repository's files, registry-scan/cluster/<context>/ for a cluster.
+func DefaultSARIFConfigCategory(c ConfigResult) string {
+	return "registry-scan/" + c.id() + "/"
+}
+
 // WriteSARIF writes a SARIF 2.1.0 log with one run per image, listing the
 // reported findings only (the severity option applies exactly). When GitHub's
 // limits would be exceeded it drops the least severe results first and
@@ -100,16 +110,25 @@ func repoPath(img ImageResult) string {
 // reject. More images than runs allowed is an error: split the scan.
 func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 	limits := opts.Limits.withDefaults()
-	if len(r.Images) > limits.Runs {
-		return nil, fmt.Errorf("SARIF: %d images exceed code scanning's limit of %d runs per file: scan at most %d images per step", len(r.Images), limits.Runs, limits.Runs)
+	if runs := len(r.Images) + len(r.Config); runs > limits.Runs {
+		what := fmt.Sprintf("%d images", len(r.Images))
+		if len(r.Config) > 0 {
+			what = fmt.Sprintf("%d images and %d configuration scans", len(r.Images), len(r.Config))
+		}
+		return nil, fmt.Errorf("SARIF: %s exceed code scanning's limit of %d runs per file: scan at most %d images per step", what, limits.Runs, max(0, limits.Runs-len(r.Config)))
 	}
-	categories := SARIFCategories(r, opts)
-	plans := make([]*runPlan, len(r.Images))
+	imageCats, configCats := sarifCategories(r, opts)
+	var plans []*runPlan
 	for i, img := range r.Images {
-		p := &runPlan{img: img, category: categories[i], kept: len(img.Findings)}
-		p.kept = min(p.kept, limits.ResultsPerRun)
-		p.kept = min(p.kept, rulesCut(img.Findings[:p.kept], limits.RulesPerRun))
-		plans[i] = p
+		plans = append(plans, &runPlan{img: img, category: imageCats[i]})
+	}
+	for i := range r.Config {
+		plans = append(plans, &runPlan{cfg: &r.Config[i], category: configCats[i]})
+	}
+	for _, p := range plans {
+		fs := p.findings()
+		p.kept = min(len(fs), limits.ResultsPerRun)
+		p.kept = min(p.kept, rulesCut(fs[:p.kept], limits.RulesPerRun))
 	}
 
 	var data []byte
@@ -140,7 +159,7 @@ func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 
 	var warnings []string
 	for _, p := range plans {
-		if p.kept < len(p.img.Findings) {
+		if p.kept < len(p.findings()) {
 			warnings = append(warnings, truncationWarning(p, limits))
 		}
 	}
@@ -156,19 +175,32 @@ func WriteSARIF(w io.Writer, r *Result, opts SARIFOptions) ([]string, error) {
 // registries, or one repository scanned twice) gets the registry host, then a
 // counter, appended, since two runs with one category fail the whole upload.
 func SARIFCategories(r *Result, opts SARIFOptions) []string {
+	images, _ := sarifCategories(r, opts)
+	return images
+}
+
+// SARIFConfigCategories returns the runAutomationDetails.id WriteSARIF gives
+// each configuration scan, in order; they never collide with the images'.
+func SARIFConfigCategories(r *Result, opts SARIFOptions) []string {
+	_, configs := sarifCategories(r, opts)
+	return configs
+}
+
+func sarifCategories(r *Result, opts SARIFOptions) (images, configs []string) {
 	category := opts.Category
 	if category == nil {
 		category = DefaultSARIFCategory
 	}
-	out := make([]string, len(r.Images))
+	configCategory := opts.ConfigCategory
+	if configCategory == nil {
+		configCategory = DefaultSARIFConfigCategory
+	}
 	seen := map[string]int{}
-	for i, img := range r.Images {
-		cat := category(img)
+	unique := func(cat, host string) string {
 		if !strings.HasSuffix(cat, "/") {
 			cat += "/"
 		}
-		if seen[cat] > 0 && img.Repository != "" {
-			host, _, _ := strings.Cut(img.Repository, "/")
+		if seen[cat] > 0 && host != "" {
 			cat = strings.TrimSuffix(cat, "/") + "@" + host + "/"
 		}
 		for base := cat; seen[cat] > 0; {
@@ -176,15 +208,42 @@ func SARIFCategories(r *Result, opts SARIFOptions) []string {
 			seen[base]++
 		}
 		seen[cat]++
-		out[i] = cat
+		return cat
 	}
-	return out
+	// Configuration runs first: their categories stay stable whatever
+	// images a step scans next to them.
+	for _, c := range r.Config {
+		configs = append(configs, unique(configCategory(c), ""))
+	}
+	for _, img := range r.Images {
+		host := ""
+		if img.Repository != "" {
+			host, _, _ = strings.Cut(img.Repository, "/")
+		}
+		images = append(images, unique(category(img), host))
+	}
+	return images, configs
 }
 
 type runPlan struct {
 	img      ImageResult
+	cfg      *ConfigResult // set for a configuration scan's run
 	category string
 	kept     int // findings[:kept] are written; findings are most severe first
+}
+
+func (p *runPlan) findings() []Finding {
+	if p.cfg != nil {
+		return p.cfg.Findings
+	}
+	return p.img.Findings
+}
+
+func (p *runPlan) name() string {
+	if p.cfg != nil {
+		return p.cfg.Name
+	}
+	return p.img.Reference
 }
 
 // rulesCut returns how many leading findings fit in maxRules distinct rules.
@@ -212,8 +271,8 @@ func dropLeastSevere(plans []*runPlan, n int) {
 				worst = i
 				continue
 			}
-			a := severityRank(p.img.Findings[p.kept-1].Severity)
-			b := severityRank(plans[worst].img.Findings[plans[worst].kept-1].Severity)
+			a := severityRank(p.findings()[p.kept-1].Severity)
+			b := severityRank(plans[worst].findings()[plans[worst].kept-1].Severity)
 			if a > b || a == b && p.kept > plans[worst].kept {
 				worst = i
 			}
@@ -227,8 +286,8 @@ func dropLeastSevere(plans []*runPlan, n int) {
 
 func truncationWarning(p *runPlan, limits SARIFLimits) string {
 	var dropped SeverityCounts
-	for _, f := range p.img.Findings[p.kept:] {
-		dropped.add(f.Severity)
+	for _, f := range p.findings()[p.kept:] {
+		dropped.Add(f.Severity)
 	}
 	var parts []string
 	for _, s := range SeverityNames {
@@ -237,7 +296,7 @@ func truncationWarning(p *runPlan, limits SARIFLimits) string {
 		}
 	}
 	return fmt.Sprintf("SARIF for %s truncated to %d of %d results (dropped %s) to stay within code scanning limits (%d results, %d rules per run, %d MB compressed); the JSON report and summary list everything",
-		p.img.Reference, p.kept, len(p.img.Findings), strings.Join(parts, ", "),
+		p.name(), p.kept, len(p.findings()), strings.Join(parts, ", "),
 		limits.ResultsPerRun, limits.RulesPerRun, limits.CompressedBytes>>20)
 }
 
@@ -259,6 +318,10 @@ func renderSARIF(plans []*runPlan, tool SARIFTool) ([]byte, error) {
 		return nil, err
 	}
 	for _, p := range plans {
+		if p.cfg != nil {
+			log.AddRun(renderConfigRun(p, tool))
+			continue
+		}
 		log.AddRun(renderRun(p, tool))
 	}
 	data, err := json.MarshalIndent(log, "", "  ")
@@ -268,25 +331,21 @@ func renderSARIF(plans []*runPlan, tool SARIFTool) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
+// newRun is a run of tool under a code-scanning category.
+func newRun(tool SARIFTool, category string) *sarif.Run {
 	run := sarif.NewRunWithInformationURI(tool.Name, tool.InformationURI)
 	run.Tool.Driver.WithFullName(orDefault(tool.FullName, tool.Name))
 	if tool.Version != "" {
 		run.Tool.Driver.WithVersion(tool.Version)
 	}
-	run.AutomationDetails = sarif.NewRunAutomationDetails().WithID(p.category)
+	run.AutomationDetails = sarif.NewRunAutomationDetails().WithID(category)
 	run.ColumnKind = "utf16CodeUnits"
-	var platforms []string
-	for _, pl := range p.img.Platforms {
-		platforms = append(platforms, pl.Platform)
-	}
-	props := sarif.Properties{"imageName": p.img.Reference, "digest": p.img.Digest, "platforms": platforms}
-	if p.img.Repository != "" {
-		props["repoDigests"] = []string{p.img.Repository + "@" + p.img.Digest}
-	}
-	run.Properties = props
+	return run
+}
 
-	kept := p.img.Findings[:p.kept]
+// addRules adds one rule per finding ID, in order of first appearance,
+// then a result per finding pointing at its rule.
+func addRules(run *sarif.Run, kept []Finding, rule func(id string, fs []Finding) *sarif.ReportingDescriptor, result func(f Finding, ruleIndex int) *sarif.Result) {
 	ruleIndex := map[string]int{}
 	byRule := map[string][]Finding{}
 	var order []string
@@ -301,8 +360,28 @@ func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
 		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule(id, byRule[id]))
 	}
 	for _, f := range kept {
-		run.AddResult(result(f, ruleIndex[f.ID], p.img))
+		run.AddResult(result(f, ruleIndex[f.ID]))
 	}
+}
+
+func renderRun(p *runPlan, tool SARIFTool) *sarif.Run {
+	run := newRun(tool, p.category)
+	var platforms []string
+	for _, pl := range p.img.Platforms {
+		if !slices.Contains(platforms, pl.Platform) {
+			platforms = append(platforms, pl.Platform)
+		}
+	}
+	props := sarif.Properties{"imageName": p.img.Reference, "platforms": platforms}
+	if p.img.Digest != "" {
+		props["digest"] = p.img.Digest
+		if p.img.Repository != "" {
+			props["repoDigests"] = []string{p.img.Repository + "@" + p.img.Digest}
+		}
+	}
+	run.Properties = props
+
+	addRules(run, p.img.Findings[:p.kept], rule, func(f Finding, i int) *sarif.Result { return result(f, i, p.img) })
 	return run
 }
 
@@ -377,20 +456,19 @@ func result(f Finding, ruleIndex int, img ImageResult) *sarif.Result {
 			msg += fmt.Sprintf("\nLink: [%s](%s)", f.ID, f.PrimaryURL)
 		}
 	}
+	if len(f.Images) > 0 {
+		msg += "\nImages: " + strings.Join(f.Images, ", ")
+	}
 	locMsg := fmt.Sprintf("%s: %s@%s", loc, f.PkgName, f.InstalledVersion)
 	if f.Kind == KindSecret {
 		locMsg = loc
 	}
 	region := sarif.NewRegion().WithStartLine(line).WithEndLine(line).WithStartColumn(1).WithEndColumn(1)
-	phys := sarif.NewPhysicalLocation().
-		WithArtifactLocation(sarif.NewSimpleArtifactLocation(loc)).
-		WithRegion(region)
-	res := sarif.NewRuleResult(f.ID).
-		WithRuleIndex(ruleIndex).
-		WithLevel(sarifLevel(f.Severity)).
-		WithMessage(sarif.NewTextMessage(msg)).
-		WithLocations([]*sarif.Location{sarif.NewLocation().WithMessage(sarif.NewTextMessage(locMsg)).WithPhysicalLocation(phys)})
+	res := locatedResult(f, ruleIndex, msg, loc, locMsg, region)
 	props := sarif.Properties{"platforms": f.Platforms}
+	if len(f.Images) > 0 {
+		props["images"] = f.Images
+	}
 	if f.PkgName != "" {
 		props["package"] = f.PkgName
 		props["installedVersion"] = f.InstalledVersion
@@ -398,6 +476,19 @@ func result(f Finding, ruleIndex int, img ImageResult) *sarif.Result {
 	}
 	res.Properties = props
 	return res
+}
+
+// locatedResult is a result of rule f.ID at one place: a file (uri) and a
+// region of it.
+func locatedResult(f Finding, ruleIndex int, msg, uri, locMsg string, region *sarif.Region) *sarif.Result {
+	phys := sarif.NewPhysicalLocation().
+		WithArtifactLocation(sarif.NewSimpleArtifactLocation(uri)).
+		WithRegion(region)
+	return sarif.NewRuleResult(f.ID).
+		WithRuleIndex(ruleIndex).
+		WithLevel(sarifLevel(f.Severity)).
+		WithMessage(sarif.NewTextMessage(msg)).
+		WithLocations([]*sarif.Location{sarif.NewLocation().WithMessage(sarif.NewTextMessage(locMsg)).WithPhysicalLocation(phys)})
 }
 
 // locationURI follows Trivy's SarifWriter: language packages and secrets sit

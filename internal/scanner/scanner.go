@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -89,7 +88,7 @@ func Scan(ctx context.Context, targets []Target, opts Options) (_ *Result, err e
 		}
 	}
 	res.DB.setAge(time.Now())
-	res.Counts, res.Fixable = countFindings(uniqueAcrossImages(res.Images, false))
+	res.recount()
 	for _, img := range res.Images {
 		for _, p := range img.Platforms {
 			if p.EOSL {
@@ -254,12 +253,8 @@ func timeoutError(ctx context.Context, err error) error {
 
 // trivyVersion is the Trivy module version linked into this binary.
 func trivyVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == "github.com/aquasecurity/trivy" {
-				return strings.TrimPrefix(d.Version, "v")
-			}
-		}
-	}
-	return "dev"
+	return strings.TrimPrefix(moduleVersion("github.com/aquasecurity/trivy"), "v")
 }
+
+// TrivyVersion is the Trivy version linked into this binary.
+func TrivyVersion() string { return trivyVersion() }

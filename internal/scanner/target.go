@@ -1,34 +1,31 @@
 package scanner
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net/http"
-	"os"
-	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/registry-actions/registry/internal/registry"
 )
 
-// Target is one image to scan: a registry reference or a local path.
+// Target is one image to scan: a registry reference or a local source.
 type Target struct {
 	// Ref is an image in a registry. A tag is resolved to its digest first,
 	// so what is scanned and reported is always one immutable manifest.
 	Ref name.Reference
-	// Path is an OCI layout directory, an OCI archive (tar of a layout) or a
-	// docker-save tarball.
+	// Path is a local source as registry.Sources reads it: an OCI layout
+	// directory, an OCI archive (tar of a layout) or a docker-save tarball,
+	// an absolute path optionally with its kind's prefix.
 	Path string
 	// Local, with a digest Ref, is the image or index Ref names already at
 	// hand with its layers compressed — the OCI layout or archive a chain
@@ -92,7 +89,7 @@ func resolve(ctx context.Context, t Target, n normalized) (*resolvedImage, error
 	case t.Ref != nil:
 		return resolveRemote(ctx, t.Ref, n.RemoteOptions, filter)
 	case t.Path != "":
-		return resolvePath(t.Path, filter)
+		return resolvePath(ctx, t.Path, filter)
 	}
 	return nil, invalid("empty target: set an image reference or a path")
 }
@@ -176,76 +173,60 @@ func resolveLocal(ref name.Reference, local Artifact, filter []v1.Platform) (*re
 	return out, nil
 }
 
-func resolvePath(p string, filter []v1.Platform) (*resolvedImage, error) {
-	st, err := os.Stat(p)
+// resolvePath opens a local source through the one source resolver, which
+// checks every manifest and config it reads and every layer as Trivy
+// streams it: no extraction, no copy.
+func resolvePath(ctx context.Context, p string, filter []v1.Platform) (*resolvedImage, error) {
+	src, err := registry.Sources{}.Open(ctx, p)
 	if err != nil {
-		return nil, &Error{Kind: ErrImageNotFound, Msg: fmt.Sprintf("image path %s cannot be read (%v): check the path", p, err), Err: err}
-	}
-	if st.IsDir() {
-		return resolveLayout(p, p, filter, func() {})
-	}
-	kind, err := archiveKind(p)
-	if err != nil {
-		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s is not a readable image archive (%v): give an OCI layout directory, an OCI archive or a docker-save tarball", p, err), Err: err}
-	}
-	if kind == "docker" {
-		img, err := tarball.ImageFromPath(p, nil)
-		if err != nil {
-			return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("docker archive %s cannot be read (%v): save exactly one image per archive", p, err), Err: err}
+		// Err keeps the resolver's verdict: a corrupt source is the
+		// caller's input.
+		kind := ErrImageAccess
+		if errors.Is(err, fs.ErrNotExist) {
+			kind = ErrImageNotFound
 		}
-		d, err := img.Digest()
-		if err != nil {
-			return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("docker archive %s: %v", p, err), Err: err}
-		}
-		pi, err := singlePlatform(img, d.String(), filter, p)
-		if err != nil {
-			return nil, err
-		}
-		return &resolvedImage{reference: p, digest: d.String(), platforms: []platformImage{pi}, cleanup: func() {}}, nil
+		return nil, &Error{Kind: kind, Msg: err.Error(), Err: err}
 	}
-	dir, err := os.MkdirTemp("", "oci-archive-")
+	ri, err := resolveSource(src, filter, func() { src.Close() })
 	if err != nil {
-		return nil, &Error{Kind: ErrScanFailed, Msg: fmt.Sprintf("extract %s: %v", p, err), Err: err}
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	if err := extractTar(p, dir); err != nil {
-		cleanup()
-		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("OCI archive %s cannot be extracted (%v): check the archive", p, err), Err: err}
-	}
-	img, err := resolveLayout(dir, p, filter, cleanup)
-	if err != nil {
-		cleanup()
+		src.Close()
 		return nil, err
 	}
-	return img, nil
+	return ri, nil
 }
 
-func resolveLayout(dir, display string, filter []v1.Platform, cleanup func()) (*resolvedImage, error) {
-	lp, err := layout.FromPath(dir)
+// resolveSource lists the platform images of an opened local source.
+func resolveSource(src *registry.Source, filter []v1.Platform, cleanup func()) (*resolvedImage, error) {
+	display := sourceName(src)
+	digest, err := src.Root.Digest()
 	if err != nil {
-		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s is not an OCI layout (%v): give a directory with index.json and blobs/", display, err), Err: err}
+		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s: %v", display, err), Err: err}
 	}
-	idx, err := lp.ImageIndex()
-	if err != nil {
-		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("OCI layout %s: %v", display, err), Err: err}
+	out := &resolvedImage{reference: display, digest: digest.String(), cleanup: cleanup,
+		// docker-save layers are stored as plain tars: nothing to inflate.
+		fastGunzip: src.Kind != registry.SourceDockerArchive}
+	switch root := src.Root.(type) {
+	case v1.ImageIndex:
+		out.platforms, err = indexPlatforms(root, filter, display)
+	case v1.Image:
+		var p platformImage
+		p, err = singlePlatform(root, digest.String(), filter, display)
+		out.platforms = []platformImage{p}
+	default:
+		err = &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("%s is neither an image nor an index", display)}
 	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, &Error{Kind: ErrImageAccess, Msg: fmt.Sprintf("OCI layout %s: %v", display, err), Err: err}
-	}
-	// index.json usually points at one image or one index; report that
-	// manifest's digest, which is what a registry would serve.
-	digest := ""
-	if len(im.Manifests) == 1 {
-		digest = im.Manifests[0].Digest.String()
-	} else if d, err := idx.Digest(); err == nil {
-		digest = d.String()
-	}
-	platforms, err := indexPlatforms(idx, filter, display)
 	if err != nil {
 		return nil, err
 	}
-	return &resolvedImage{reference: display, digest: digest, platforms: platforms, cleanup: cleanup, fastGunzip: true}, nil
+	return out, nil
+}
+
+// sourceName is how reports name a local source: its path.
+func sourceName(src *registry.Source) string {
+	if src.Path != "" {
+		return src.Path
+	}
+	return src.Spec
 }
 
 // indexPlatforms lists the images of an index (descending into nested
@@ -394,87 +375,6 @@ func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {
 		}
 	}
 	return false
-}
-
-// archiveKind tells a docker-save tarball from an OCI archive. Docker 25+
-// writes both manifest.json and index.json; its manifest.json is complete for
-// the saved platform while index.json may point at blobs it did not save, so
-// manifest.json wins.
-func archiveKind(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	oci := false
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return "", fmt.Errorf("not a tar archive: %w", err)
-		}
-		switch path.Clean(hdr.Name) {
-		case "manifest.json":
-			return "docker", nil
-		case "index.json", "oci-layout":
-			oci = true
-		}
-	}
-	if oci {
-		return "oci", nil
-	}
-	return "", errors.New("neither manifest.json nor index.json found")
-}
-
-// extractTar unpacks an OCI archive, refusing entries that would escape dir.
-func extractTar(archive, dir string) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rel := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if rel == "." {
-			continue
-		}
-		if !filepath.IsLocal(rel) {
-			return fmt.Errorf("entry %q leaves the archive", hdr.Name)
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(rel))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
-			}
-			out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, tr); err != nil {
-				out.Close()
-				return err
-			}
-			if err := out.Close(); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // trivyImage gives a go-containerregistry image the identity Trivy's image

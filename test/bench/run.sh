@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks against peer tools, in the same run. Usage: test/bench/run.sh [push|scan|sign|clean|pipeline|all] [driver flags, e.g. -runs 9]
+# Benchmarks against peer tools, in the same run. Usage: test/bench/run.sh [push|scan|config|cluster|sign|clean|pipeline|all] [driver flags, e.g. -runs 9]
 # Figures go to stdout as markdown; docs/benchmarks.md records them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +27,7 @@ case "$what" in
   push) bench_push ;;
   all)
     bench_push
-    for extra in scan sign clean pipeline; do
+    for extra in scan config cluster sign clean pipeline; do
       [ -x "test/bench/$extra.sh" ] && "test/bench/$extra.sh"
     done
     ;;

@@ -8,24 +8,7 @@
 #                 module's go.sum), which takes a long time
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export GOEXPERIMENT=jsonv2 CGO_ENABLED=0
-
-bin=${REGISTRY_BIN:-bin/registry}
-if [ ! -x "$bin" ]; then
-  make build
-  bin=bin/registry
-fi
-
-trivy=${TRIVY_CLI:-}
-if [ -z "$trivy" ]; then
-  version=$(go list -m -f '{{.Version}}' github.com/aquasecurity/trivy)
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  echo "building the trivy CLI $version with go install (this takes long)" >&2
-  GOBIN=$tmp go install -trimpath -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${version#v}" \
-    "github.com/aquasecurity/trivy/cmd/trivy@$version"
-  trivy=$tmp/trivy
-fi
+. test/bench/peer.sh
 
 echo "## scan"
 go run ./test/bench/scanbench -registry "$bin" -trivy "$trivy" "$@"

@@ -91,6 +91,17 @@ func scanInputs(images string, extra ...string) map[string]string {
 // returns its runs.
 func validSARIF(t *testing.T, path string) []sarifRun {
 	t.Helper()
+	var doc struct {
+		Runs []sarifRun `json:"runs"`
+	}
+	readSARIF(t, path, &doc)
+	return doc.Runs
+}
+
+// readSARIF validates a SARIF file against the 2.1.0 schema and decodes it
+// into doc.
+func readSARIF(t *testing.T, path string, doc any) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -98,13 +109,9 @@ func validSARIF(t *testing.T, path string) []sarifRun {
 	if err := sarifschema.Validate(data); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	var doc struct {
-		Runs []sarifRun `json:"runs"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	if err := json.Unmarshal(data, doc); err != nil {
 		t.Fatal(err)
 	}
-	return doc.Runs
 }
 
 type sarifRun struct {
@@ -401,7 +408,7 @@ func TestScanErrorsAreOneLineWithTheirExitCode(t *testing.T) {
 		{"corrupt layer", seeded, scanInputs(corrupt), 1, "scan: layer " + junkID.String() + " of " + corrupt +
 			" (linux/amd64) cannot be analysed (failed to extract the archive: archive/tar: invalid tar header): the image is corrupt; rebuild and push it"},
 		{"bad ignore file", seeded, scanInputs(ref, "ignore-file", "missing.trivyignore"), 2, "scan: ignore file …"},
-		{"unknown scanner", seeded, scanInputs(ref, "scanner", "grype"), 2, `scan: scanner "grype" is not supported: use trivy or ecr`},
+		{"unknown scanner", seeded, scanInputs(ref, "scanner", "grype"), 2, `scan: scanner "grype" is not supported: use trivy, ecr or inspector`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

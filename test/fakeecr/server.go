@@ -120,6 +120,7 @@ type Server struct {
 	faults         map[string][]*pendingFault
 	hooks          []hook
 	hookCalls      map[string]int
+	inspector      []InspectorFinding
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
@@ -454,6 +455,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveBlob(w, r)
 		return
 	}
+	if s.routeInspector(w, r) {
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "SerializationException", msg: "cannot read body"})
@@ -527,7 +531,10 @@ func (s *Server) takeFault(op string) *Fault {
 // checkSignature verifies the form of the SigV4 Authorization header:
 // algorithm, credential scope (service "ecr", the server's region) and,
 // when required, the access key ID. It does not recompute the signature.
-func (s *Server) checkSignature(r *http.Request) *apiError {
+func (s *Server) checkSignature(r *http.Request) *apiError { return s.checkSignatureFor(r, "ecr") }
+
+// checkSignatureFor is checkSignature for another service's scope.
+func (s *Server) checkSignatureFor(r *http.Request, service string) *apiError {
 	if s.acceptUnsigned {
 		return nil
 	}
@@ -548,8 +555,8 @@ func (s *Server) checkSignature(r *http.Request) *apiError {
 	if len(scope) != 5 || scope[4] != "aws4_request" || fields["SignedHeaders"] == "" || len(fields["Signature"]) != 64 {
 		return clientError("IncompleteSignatureException", "Authorization header is not a complete SigV4 signature")
 	}
-	if scope[3] != "ecr" {
-		return clientError("InvalidSignatureException", "Credential should be scoped to correct service: 'ecr'.")
+	if scope[3] != service {
+		return clientError("InvalidSignatureException", "Credential should be scoped to correct service: '%s'.", service)
 	}
 	if scope[2] != s.region {
 		return clientError("InvalidSignatureException", "Credential should be scoped to a valid region, not '%s'.", scope[2])

@@ -77,7 +77,7 @@ type Counter struct {
 // blobs, uploads, manifests, tags or base.
 func (c *Counter) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Method + " " + pathKind(r.URL.Path)
+		key := r.Method + " " + PathKind(r.URL.Path)
 		c.mu.Lock()
 		if c.requests == nil {
 			c.requests = map[string]int{}
@@ -120,7 +120,9 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func pathKind(p string) string {
+// PathKind names the part of the distribution API a path belongs to:
+// base, uploads, blobs, manifests, tags, referrers or other.
+func PathKind(p string) string {
 	switch {
 	case p == "/v2/" || p == "/v2":
 		return "base"

@@ -88,6 +88,8 @@ type Step struct {
 	// Dir is the working directory (default: a fresh temp dir).
 	Dir     string
 	Timeout time.Duration
+	// Started, when set, receives the process once it runs (to signal it).
+	Started func(*os.Process)
 }
 
 // Result is what the runner would see.
@@ -175,6 +177,9 @@ func Run(t testing.TB, step Step) Result {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if step.Started != nil {
+		step.Started(cmd.Process)
 	}
 	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
 	err := cmd.Wait()

@@ -127,7 +127,7 @@ func TestBuildCreatesADockerContainerBuilderWhenTheDefaultCannotExportOCI(t *tes
 	}
 	// What the build wrote is an image push can open: the index of both
 	// platforms, with the labels asked for.
-	src, err := registry.New(registry.Options{}).OpenSource(context.Background(), "oci-archive:"+archive)
+	src, err := registry.Sources{}.OpenSpec(context.Background(), registry.SourceSpec{Spec: "build", Kind: registry.SourceOCIArchive, Path: archive})
 	if err != nil {
 		t.Fatal(err)
 	}

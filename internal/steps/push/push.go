@@ -25,9 +25,10 @@ import (
 
 // Options is everything push needs, as plain values.
 type Options struct {
-	// Source names what to push (see registry.Client.OpenSource); ignored
-	// when Build is set.
+	// Source names what to push (see registry.Sources); ignored when Build
+	// is set. Relative paths are relative to Dir.
 	Source string
+	Dir    string
 	Build  *BuildOptions
 	// Images are target repositories; Tags are tag names or full references.
 	Images    []string
@@ -44,6 +45,10 @@ type Options struct {
 	Log             report.Logger
 	// ProgressEvery is how often upload progress is logged (default 5s).
 	ProgressEvery time.Duration
+	// KeepSource leaves a local source (not a build's) open in the result,
+	// so a later stage of the chain reads what was pushed instead of
+	// pulling it back; the caller closes Result.Opened.
+	KeepSource bool
 }
 
 // ECROptions are the ecr-* inputs.
@@ -74,25 +79,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Notes = append(res.Notes, notes...)
 
-	spec := opts.Source
-	if opts.Build != nil {
-		archive, cleanup, err := Build(ctx, *opts.Build, opts.Registry, opts.Log)
-		if err != nil {
-			return nil, err
-		}
-		defer cleanup()
-		spec = "oci-archive:" + archive
-		res.Built = true
-	}
-	src, err := opts.Registry.OpenSource(ctx, spec)
+	src, release, err := openSource(ctx, opts, res)
 	if err != nil {
-		return nil, failure.Invalid(fmt.Errorf("push: %w", err))
+		return nil, err
 	}
-	defer src.Close()
-	res.Source, res.SourceKind = src.Spec, string(src.Kind)
-	if opts.Build != nil {
-		res.Source = "build of " + opts.Build.Context
-	}
+	kept := false
+	defer func() {
+		if !kept {
+			release()
+		}
+	}()
 	if src.Note != "" {
 		res.Notes = append(res.Notes, src.Note)
 	}
@@ -108,12 +104,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			res.Notes = append(res.Notes, note)
 		}
 	}
-	digest, err := root.Digest()
+	// Walking reads every manifest and config, each checked against what
+	// refers to it: a corrupt source stops here, before any request.
+	graph, err := registry.Walk(root)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	mt, _ := root.MediaType()
-	res.Digest, res.MediaType = digest.String(), string(mt)
+	digest := graph.Root().Digest
+	res.Digest, res.MediaType = digest.String(), string(graph.Root().MediaType)
+	res.ImageID, res.Platforms, res.Size = graph.ConfigDigest, graph.Platforms, graph.Size
 
 	created, err := prepareECR(ctx, opts, targets, digest)
 	if err != nil {
@@ -123,18 +122,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.Notes = append(res.Notes, "created ECR repository "+c)
 	}
 
-	graph, err := registry.Walk(root)
-	if err != nil {
-		return nil, fmt.Errorf("push: %w", err)
-	}
-	res.ImageID, res.Platforms, res.Size = graph.ConfigDigest, graph.Platforms, graph.Size
 	if len(targets) == 1 {
 		opts.Log.Infof("pushing %s (%s, %s) to %s", digest, strings.Join(graph.Platforms, ", "), report.HumanBytes(graph.Size), targets[0].Repo)
 	} else {
 		opts.Log.Infof("pushing %s (%s, %s) to %d repositories", digest, strings.Join(graph.Platforms, ", "), report.HumanBytes(graph.Size), len(targets))
 	}
 	stats, err := opts.Registry.Publish(ctx, registry.PublishOptions{
-		Source: src, Root: root, Targets: targets, Concurrency: opts.Concurrency,
+		Graph: graph, From: src.Ref, Targets: targets, Concurrency: opts.Concurrency,
 		Logf: opts.Log.Infof, ProgressEvery: opts.ProgressEvery,
 	})
 	for i, s := range stats {
@@ -155,10 +149,41 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("push: %w", err)
 	}
+	if opts.KeepSource && src.Local() && opts.Build == nil {
+		res.Opened, kept = src.WithRoot(root), true
+	}
 	if len(opts.Tags) == 0 {
 		opts.Log.Warnf("no tags given: the image was pushed by digest only (%s)", digest)
 	}
 	return res, nil
+}
+
+// openSource opens what to push — the build's OCI archive, or the source
+// input — through the one source resolver. release closes it and removes
+// the build's files.
+func openSource(ctx context.Context, opts Options, res *Result) (*registry.Source, func(), error) {
+	sources := registry.Sources{Dir: opts.Dir, Client: opts.Registry}
+	spec, cleanup := registry.SourceSpec{}, func() {}
+	if opts.Build != nil {
+		archive, done, err := Build(ctx, *opts.Build, opts.Registry, opts.Log)
+		if err != nil {
+			return nil, nil, err
+		}
+		spec = registry.SourceSpec{Spec: "build of " + opts.Build.Context, Kind: registry.SourceOCIArchive, Path: archive}
+		cleanup, res.Built = done, true
+	} else {
+		var err error
+		if spec, err = sources.Parse(opts.Source); err != nil {
+			return nil, nil, fmt.Errorf("push: %w", err)
+		}
+	}
+	src, err := sources.OpenSpec(ctx, spec)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("push: %w", err)
+	}
+	res.Source, res.SourceKind = src.Spec, string(src.Kind)
+	return src, func() { src.Close(); cleanup() }, nil
 }
 
 // resolveTargets turns images × tags into repositories with their tags.
@@ -295,7 +320,10 @@ func selectPlatforms(root registry.Artifact, want []string) (registry.Artifact, 
 		return root, "", nil
 	}
 	subset := mutate.RemoveManifests(idx, func(d v1.Descriptor) bool { return !keep[d.Digest] })
-	before, _ := idx.Digest()
+	before, err := idx.Digest()
+	if err != nil {
+		return nil, "", fmt.Errorf("push: %w", err)
+	}
 	after, err := subset.Digest()
 	if err != nil {
 		return nil, "", fmt.Errorf("push: %w", err)

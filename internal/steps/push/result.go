@@ -29,6 +29,9 @@ type Result struct {
 	Notes    []string      `json:"notes,omitempty"`
 	Duration time.Duration `json:"-"`
 	Seconds  float64       `json:"durationSeconds"`
+	// Opened is the source as pushed, still open, when Options.KeepSource
+	// was set and the source is local: its digests are the pushed ones.
+	Opened *registry.Source `json:"-"`
 }
 
 // Target is the metadata of one target repository.
@@ -49,6 +52,8 @@ type Target struct {
 	BytesMounted     int64    `json:"bytesMounted"`
 	ManifestsWritten int      `json:"manifestsWritten"`
 	Seconds          float64  `json:"durationSeconds"`
+	// Complete: the repository holds the image and every one of its tags.
+	Complete bool `json:"complete"`
 }
 
 func targetFrom(t registry.Target, s registry.TargetStats, g *registry.Graph) Target {
@@ -66,24 +71,33 @@ func targetFrom(t registry.Target, s registry.TargetStats, g *registry.Graph) Ta
 		BlobsUploaded: s.BlobsUploaded, BytesUploaded: s.BytesUploaded,
 		BlobsPresent: s.BlobsPresent, BytesPresent: s.BytesPresent,
 		BlobsMounted: s.BlobsMounted, BytesMounted: s.BytesMounted,
-		ManifestsWritten: s.Manifests, Seconds: s.Duration.Seconds(),
+		ManifestsWritten: s.Manifests, Seconds: s.Duration.Seconds(), Complete: s.Complete,
 	}
 }
 
-// Pushed returns repository@digest for every target that holds the image.
+// completed are the targets that hold the image and all their tags.
+func (r *Result) completed() []Target {
+	var out []Target
+	for _, t := range r.Targets {
+		if t.Complete {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Pushed returns repository@digest for every target that completed.
 func (r *Result) Pushed() []string {
 	var out []string
-	for _, t := range r.Targets {
-		if t.Digest != "" {
-			out = append(out, t.Repository+"@"+t.Digest)
-		}
+	for _, t := range r.completed() {
+		out = append(out, t.Repository+"@"+t.Digest)
 	}
 	return out
 }
 
 func (r *Result) allTags() []string {
 	var out []string
-	for _, t := range r.Targets {
+	for _, t := range r.completed() {
 		out = append(out, t.Tags...)
 	}
 	return out
@@ -99,8 +113,15 @@ func (r *Result) totals() (up, present, mounted int64) {
 }
 
 // Outputs are named like docker/build-push-action's where they overlap.
+// They describe only what happened: nothing when no target completed, and
+// only the completed targets after a partial failure, so a later step
+// cannot sign or deploy a digest that was never pushed.
 func (r *Result) Outputs() []report.Output {
-	meta, _ := json.Marshal(r.Targets)
+	done := r.completed()
+	if len(done) == 0 {
+		return nil
+	}
+	meta, _ := json.Marshal(done)
 	return []report.Output{
 		{Name: inputs.OutDigest, Value: r.Digest},
 		{Name: inputs.OutImageID, Value: r.ImageID},
@@ -121,7 +142,10 @@ func (r *Result) Summary(md *report.Markdown) {
 		for _, tag := range t.Tags {
 			tags = append(tags, report.Code(tagOf(tag)))
 		}
-		if len(tags) == 0 {
+		switch {
+		case !t.Complete:
+			tags = append(tags, "_incomplete_")
+		case len(tags) == 0:
 			tags = append(tags, "_digest only_")
 		}
 		rows = append(rows, []string{
@@ -148,13 +172,20 @@ func (r *Result) Summary(md *report.Markdown) {
 
 // Text is the CLI rendering.
 func (r *Result) Text(w io.Writer) {
-	fmt.Fprintf(w, "pushed %s (%s, %s)\n", r.Digest, strings.Join(r.Platforms, ", "), report.HumanBytes(r.Size))
+	verb := "pushed"
+	if len(r.completed()) == 0 {
+		verb = "did not push"
+	}
+	fmt.Fprintf(w, "%s %s (%s, %s)\n", verb, r.Digest, strings.Join(r.Platforms, ", "), report.HumanBytes(r.Size))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REPOSITORY\tTAGS\tUPLOADED\tPRESENT\tMOUNTED\tTIME")
 	for _, t := range r.Targets {
 		tags := make([]string, 0, len(t.Tags))
 		for _, tag := range t.Tags {
 			tags = append(tags, tagOf(tag))
+		}
+		if !t.Complete {
+			tags = append(tags, "(incomplete)")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\n", t.Repository, strings.Join(tags, ","), report.HumanBytes(t.BytesUploaded), report.HumanBytes(t.BytesPresent), report.HumanBytes(t.BytesMounted), t.Seconds)
 	}

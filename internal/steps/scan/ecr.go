@@ -29,16 +29,9 @@ func runECR(ctx context.Context, opts Options) (*Result, error) {
 	if opts.ECR.Client == nil {
 		return nil, errors.New("scan: scanner: ecr needs an ECR client")
 	}
-	var ignore *scanner.IgnoreList
-	if opts.Trivy.IgnoreFile != "" {
-		var err error
-		if ignore, err = scanner.ReadIgnoreFile(ctx, opts.Trivy.IgnoreFile); err != nil {
-			return nil, failure.Invalid(fmt.Errorf("scan: %w", err))
-		}
-	}
-	var warnings []string
-	if len(opts.Trivy.VEX) > 0 {
-		warnings = append(warnings, "vex is not applied with scanner: ecr (ECR findings carry no package URLs to match); use ignore-file, or scanner: trivy")
+	ignore, warnings, err := externalFilters(ctx, opts)
+	if err != nil {
+		return nil, err
 	}
 	clients := map[string]Findings{}
 	var images []scanner.ExternalImage
@@ -145,6 +138,23 @@ func runECR(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.logImages(opts.Log)
 	return res, nil
+}
+
+// externalFilters reads the ignore file for findings another scanner
+// made; VEX cannot apply to them (they carry no package URLs to match).
+func externalFilters(ctx context.Context, opts Options) (*scanner.IgnoreList, []string, error) {
+	var ignore *scanner.IgnoreList
+	if opts.Trivy.IgnoreFile != "" {
+		var err error
+		if ignore, err = scanner.ReadIgnoreFile(ctx, opts.Trivy.IgnoreFile); err != nil {
+			return nil, nil, failure.Invalid(fmt.Errorf("scan: %w", err))
+		}
+	}
+	var warnings []string
+	if len(opts.Trivy.VEX) > 0 {
+		warnings = append(warnings, fmt.Sprintf("vex is not applied with scanner: %s (its findings carry no package URLs to match); use ignore-file, or scanner: trivy", opts.Scanner))
+	}
+	return ignore, warnings, nil
 }
 
 // fromECR maps one ECR finding. ECR's INFORMATIONAL is its lowest rated

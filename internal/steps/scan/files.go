@@ -30,12 +30,50 @@ var ECRTool = scanner.SARIFTool{
 // file for all images, and per platform a Trivy JSON report and a
 // CycloneDX SBOM (or, for ECR, its findings as JSON).
 func (r *Result) writeReports(ctx context.Context, opts Options, formats []string) error {
-	sopts := scanner.SARIFOptions{Category: scanner.CategoryWithPrefix(opts.SARIFCategory)}
-	if r.Scanner == ScannerECR {
-		sopts.Tool = ECRTool
+	sopts := scanner.SARIFOptions{
+		Category:       scanner.CategoryWithPrefix(opts.SARIFCategory),
+		ConfigCategory: scanner.ConfigCategoryWithPrefix(opts.SARIFCategory),
 	}
-	for i, c := range scanner.SARIFCategories(r.Scan, sopts) {
-		r.Images[i].Category = c
+	sarifSource := r.Scan
+	switch r.Scanner {
+	case ScannerECR:
+		sopts.Tool = ECRTool
+	case ScannerInspector:
+		// A repository's images share one run: a repository holds more
+		// images than a SARIF file may have runs.
+		sopts.Tool = InspectorTool
+		sarifSource = scanner.ByRepository(r.Scan)
+		// A repository without findings still gets its (empty) run, so
+		// that code scanning closes the alerts of its previous upload.
+		for _, q := range r.Inspector {
+			if !slices.ContainsFunc(sarifSource.Images, func(img scanner.ImageResult) bool { return img.Repository == q.Repository }) {
+				sarifSource.Images = append(sarifSource.Images, scanner.ImageResult{Reference: q.Repository, Repository: q.Repository})
+			}
+		}
+	}
+	if runs := len(r.Scan.Images) + len(r.Scan.Config); sarifSource == r.Scan && runs > scanner.GitHubSARIFLimits.Runs {
+		// More images than a SARIF file may have runs (a cluster's): one
+		// run per repository, when that fits.
+		if grouped := scanner.ByRepository(r.Scan); len(grouped.Images)+len(r.Scan.Config) <= scanner.GitHubSARIFLimits.Runs {
+			sarifSource = grouped
+			r.Warnings = append(r.Warnings, fmt.Sprintf("SARIF: %d images and %d configuration scans exceed code scanning's %d runs per file: one run per repository (%d), each result listing the images it affects",
+				len(r.Scan.Images), len(r.Scan.Config), scanner.GitHubSARIFLimits.Runs, len(grouped.Images)))
+		}
+	}
+	byRepo := map[string]string{}
+	for i, c := range scanner.SARIFCategories(sarifSource, sopts) {
+		byRepo[sarifSource.Images[i].Repository] = c
+		if sarifSource == r.Scan {
+			r.Images[i].Category = c
+		}
+	}
+	if sarifSource != r.Scan {
+		for i, img := range r.Scan.Images {
+			r.Images[i].Category = byRepo[img.Repository]
+		}
+	}
+	for i, c := range scanner.SARIFConfigCategories(sarifSource, sopts) {
+		r.Config[i].Category = c
 	}
 	if len(formats) == 0 {
 		return nil
@@ -45,7 +83,7 @@ func (r *Result) writeReports(ctx context.Context, opts Options, formats []strin
 	}
 	if slices.Contains(formats, FormatSARIF) {
 		var buf bytes.Buffer
-		warnings, err := scanner.WriteSARIF(&buf, r.Scan, sopts)
+		warnings, err := scanner.WriteSARIF(&buf, sarifSource, sopts)
 		if err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
@@ -57,9 +95,14 @@ func (r *Result) writeReports(ctx context.Context, opts Options, formats []strin
 		r.SARIF = report.DisplayPath(opts.WorkDir, path)
 	}
 	wantJSON, wantSBOM := slices.Contains(formats, FormatJSON), slices.Contains(formats, FormatSBOM)
-	if r.Scanner == ScannerECR {
+	if wantJSON {
+		if err := r.writeConfigJSON(ctx, opts); err != nil {
+			return err
+		}
+	}
+	if r.Scanner == ScannerECR || r.Scanner == ScannerInspector {
 		if wantSBOM {
-			r.Warnings = append(r.Warnings, "formats: sbom is not written with scanner: ecr (ECR produces no SBOM); use scanner: trivy for a CycloneDX SBOM")
+			r.Warnings = append(r.Warnings, fmt.Sprintf("formats: sbom is not written with scanner: %s (it produces no SBOM); use scanner: trivy for a CycloneDX SBOM", r.Scanner))
 		}
 		if wantJSON {
 			return r.writeECRFindings(opts)
@@ -101,7 +144,39 @@ func (r *Result) writeReports(ctx context.Context, opts Options, formats []strin
 	return nil
 }
 
-// writeECRFindings writes each image's findings, as ECR reported them and
+// writeConfigJSON writes Trivy's JSON of each configuration scan
+// (config.trivy.json, cluster-<context>.trivy.json) and the cluster's
+// workload table (cluster-<context>.json).
+func (r *Result) writeConfigJSON(ctx context.Context, opts Options) error {
+	for i, c := range r.Scan.Config {
+		base := strings.ReplaceAll(c.ID, "/", "-")
+		var buf bytes.Buffer
+		if err := scanner.WriteTrivyJSON(ctx, &buf, c.Report); err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		path := filepath.Join(opts.OutputDir, base+".trivy.json")
+		if err := writeFile(path, buf.Bytes()); err != nil {
+			return err
+		}
+		r.Config[i].TrivyJSON = report.DisplayPath(opts.WorkDir, path)
+		r.JSON = append(r.JSON, r.Config[i].TrivyJSON)
+		if r.Cluster != nil && strings.HasPrefix(c.ID, "cluster/") {
+			data, err := json.MarshalIndent(r.Cluster, "", "  ")
+			if err != nil {
+				return fmt.Errorf("scan: encode the cluster report: %w", err)
+			}
+			path := filepath.Join(opts.OutputDir, base+".json")
+			if err := writeFile(path, append(data, '\n')); err != nil {
+				return err
+			}
+			r.Config[i].ClusterJSON = report.DisplayPath(opts.WorkDir, path)
+			r.JSON = append(r.JSON, r.Config[i].ClusterJSON)
+		}
+	}
+	return nil
+}
+
+// writeECRFindings writes each image's findings, as ECR (or Inspector) reported them and
 // after the filters, in this tool's finding model.
 func (r *Result) writeECRFindings(opts Options) error {
 	names := newNamer()
@@ -110,7 +185,7 @@ func (r *Result) writeECRFindings(opts Options) error {
 		if err != nil {
 			return fmt.Errorf("scan: encode ECR findings: %w", err)
 		}
-		path := filepath.Join(opts.OutputDir, names.name(img, scanner.PlatformResult{Digest: img.Digest})+".ecr-findings.json")
+		path := filepath.Join(opts.OutputDir, names.name(img, scanner.PlatformResult{Digest: img.Digest})+"."+r.Scanner+"-findings.json")
 		if err := writeFile(path, append(data, '\n')); err != nil {
 			return err
 		}

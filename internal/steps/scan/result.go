@@ -22,7 +22,13 @@ type Result struct {
 	// Scan holds every finding, per image and platform.
 	Scan   *scanner.Result `json:"scan"`
 	Images []Image         `json:"images"`
-	Failed bool            `json:"failed"`
+	// Config has an entry per configuration scan in Scan.Config.
+	Config []ConfigReport `json:"config,omitempty"`
+	// Cluster is the cluster scan's workload table.
+	Cluster *Cluster `json:"cluster,omitempty"`
+	// Inspector says what Amazon Inspector was asked (scanner: inspector).
+	Inspector []InspectorQuery `json:"inspector,omitempty"`
+	Failed    bool             `json:"failed"`
 	// Verdict is one line: "failed: 2 CRITICAL (fail-on: CRITICAL)".
 	Verdict string `json:"verdict"`
 	// Threshold is fail-on as the verdict states it ("HIGH or worse");
@@ -73,6 +79,17 @@ type ECRScan struct {
 	Inactive int `json:"inactive,omitempty"`
 }
 
+// ConfigReport is one configuration scan's verdict, category and report.
+type ConfigReport struct {
+	Name     string `json:"name"`
+	Verdict  string `json:"verdict"`
+	Category string `json:"sarifCategory"`
+	// TrivyJSON is Trivy's JSON report of the failed checks.
+	TrivyJSON string `json:"json,omitempty"`
+	// ClusterJSON is the cluster's workload table as JSON.
+	ClusterJSON string `json:"clusterJson,omitempty"`
+}
+
 // Report is one scanned image's report files, for a later sign stage.
 type Report struct {
 	Image     string // repository@digest
@@ -84,10 +101,15 @@ type Report struct {
 
 func newResult(kind string, sres *scanner.Result) *Result {
 	res := &Result{Scanner: kind, Scan: sres}
-	for _, img := range sres.Images {
-		res.Images = append(res.Images, Image{Reference: img.Reference})
-	}
+	res.syncImages()
 	return res
+}
+
+// syncImages adds an Image entry for every scanned image that has none.
+func (r *Result) syncImages() {
+	for _, img := range r.Scan.Images[len(r.Images):] {
+		r.Images = append(r.Images, Image{Reference: img.Reference})
+	}
 }
 
 // Reports lists the Trivy JSON and SBOM files of every platform, under the
@@ -129,12 +151,15 @@ func (r *Result) Outputs() []report.Output {
 }
 
 // Category is the sarif-category output: the category of the image's run,
-// or with several images the prefix their categories share (each run keeps
-// its own).
+// or with several runs (images, configuration) the prefix their categories
+// share (each run keeps its own).
 func (r *Result) Category() string {
 	var cats []string
 	for _, img := range r.Images {
 		cats = append(cats, img.Category)
+	}
+	for _, c := range r.Config {
+		cats = append(cats, c.Category)
 	}
 	switch len(cats) {
 	case 0:
@@ -177,9 +202,18 @@ func (r *Result) Summary(md *report.Markdown) {
 		}
 		md.Bullets(ws...)
 	}
-	perImage := max(minListPerImage, listBudget/max(1, len(r.Images)))
+	if len(r.Inspector) > 0 {
+		r.inspectorSummary(md)
+	}
+	if r.Cluster != nil {
+		r.clusterSummary(md)
+	}
+	perImage := max(minListPerImage, listBudget/max(1, len(r.Images)+len(r.Config)))
 	for i, img := range r.Scan.Images {
 		r.imageSummary(md, img, r.Images[i], perImage)
+	}
+	for i, c := range r.Scan.Config {
+		r.configSummary(md, c, r.Config[i], perImage)
 	}
 }
 
@@ -192,6 +226,10 @@ func (r *Result) sourceLine() []string {
 		if !db.UpdatedAt.IsZero() {
 			parts = append(parts, fmt.Sprintf("vulnerability data updated %s (%s old)", db.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"), age(db.Age)))
 		}
+	case r.Scanner == ScannerInspector:
+		parts = append(parts, SourceInspector)
+	case len(r.Scan.Images) == 0:
+		parts = append(parts, "Trivy "+report.Escape(r.Scan.TrivyVersion))
 	default:
 		parts = append(parts, "Trivy "+report.Escape(r.Scan.TrivyVersion))
 		if !db.UpdatedAt.IsZero() {
@@ -209,7 +247,14 @@ func (r *Result) sourceLine() []string {
 		}
 	}
 	parts = append(parts, "reported: "+report.Escape(severityLabel(r.Scan.Severities)))
-	parts = append(parts, plural(len(r.Images), "image"))
+	if len(r.Images) > 0 || len(r.Config) == 0 {
+		parts = append(parts, plural(len(r.Images), "image"))
+	}
+	for _, c := range r.Scan.Config {
+		if r.Cluster == nil || !strings.HasPrefix(c.ID, "cluster/") {
+			parts = append(parts, plural(len(c.Files), "configuration file"))
+		}
+	}
 	if r.Duration > 0 {
 		parts = append(parts, r.Duration.Round(10*time.Millisecond).String())
 	}
@@ -226,6 +271,9 @@ func severityLabel(sevs []string) string {
 func (r *Result) imageSummary(md *report.Markdown, img scanner.ImageResult, info Image, maxRows int) {
 	md.Heading(3, "%s", img.Reference)
 	md.Paragraph("**%s**", report.Escape(info.Verdict))
+	if len(img.Tags) > 0 {
+		md.Paragraph("Tags: %s", codeList(img.Tags))
+	}
 	if e := info.ECR; e != nil {
 		line := fmt.Sprintf("ECR %s scanning, status %s", report.Escape(e.Kind), report.Code(e.Status))
 		if !e.CompletedAt.IsZero() {
@@ -378,13 +426,15 @@ func fixRank(f scanner.Finding) int {
 // findings and where the reports are.
 func (r *Result) Text(w io.Writer) {
 	fmt.Fprintf(w, "scan %s\n", r.Verdict)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tPLATFORMS\tCRITICAL\tHIGH\tMEDIUM\tLOW\tUNKNOWN\tFIXABLE")
-	for _, img := range r.Scan.Images {
-		c := img.Counts
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", shortRef(img.Reference), len(img.Platforms), c.Critical, c.High, c.Medium, c.Low, c.Unknown, img.Fixable)
+	if len(r.Scan.Images) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "IMAGE\tPLATFORMS\tCRITICAL\tHIGH\tMEDIUM\tLOW\tUNKNOWN\tFIXABLE")
+		for _, img := range r.Scan.Images {
+			c := img.Counts
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", shortRef(img.Reference), len(img.Platforms), c.Critical, c.High, c.Medium, c.Low, c.Unknown, img.Fixable)
+		}
+		tw.Flush()
 	}
-	tw.Flush()
 	for _, img := range r.Scan.Images {
 		top := topOf(img.Findings, 5)
 		if len(top) == 0 {
@@ -404,6 +454,12 @@ func (r *Result) Text(w io.Writer) {
 			fmt.Fprintf(w, "  … %d more\n", n)
 		}
 	}
+	if r.Cluster != nil {
+		r.clusterText(w)
+	}
+	for _, c := range r.Scan.Config {
+		configText(w, c)
+	}
 	fmt.Fprintf(w, "%s\n", strings.Join(plainSource(r), ", "))
 	var files []string
 	if r.SARIF != "" {
@@ -422,9 +478,12 @@ func (r *Result) Text(w io.Writer) {
 func plainSource(r *Result) []string {
 	db := r.Scan.DB
 	var parts []string
-	if r.Scanner == ScannerECR {
+	switch {
+	case r.Scanner == ScannerECR:
 		parts = append(parts, db.Source)
-	} else {
+	case r.Scanner == ScannerInspector:
+		parts = append(parts, SourceInspector)
+	default:
 		parts = append(parts, "Trivy "+r.Scan.TrivyVersion)
 	}
 	if !db.UpdatedAt.IsZero() {

@@ -1,6 +1,8 @@
 // Package scan is the scan stage: it scans every platform of each image with
-// Trivy (or reads ECR's own findings), gates on fail-on independently of what
-// is reported, and writes every requested report format from one scan.
+// Trivy (or reads ECR's or Amazon Inspector's findings), the repository's
+// configuration files and a Kubernetes cluster's workloads, gates on fail-on
+// independently of what is reported, and writes every requested report
+// format from one scan.
 package scan
 
 import (
@@ -24,8 +26,9 @@ import (
 
 // Scanners: where findings come from.
 const (
-	ScannerTrivy = "trivy"
-	ScannerECR   = "ecr"
+	ScannerTrivy     = "trivy"
+	ScannerECR       = "ecr"
+	ScannerInspector = "inspector"
 )
 
 // Report formats written into OutputDir.
@@ -56,7 +59,9 @@ func (t Target) String() string {
 // Options is everything the scan stage needs.
 type Options struct {
 	Targets []Target
-	// Scanner is ScannerTrivy (default) or ScannerECR.
+	// Scanner is ScannerTrivy (default), ScannerECR or ScannerInspector
+	// (Targets are then ECR repositories, optionally narrowed by tag or
+	// digest).
 	Scanner string
 	// Trivy configures the engine; RemoteOptions are filled from Registry
 	// unless set. For ScannerECR, Severities, IgnoreUnfixed, IgnoreFile and
@@ -74,7 +79,12 @@ type Options struct {
 	OutputDir string
 	WorkDir   string
 
-	ECR ECROptions
+	ECR       ECROptions
+	Inspector InspectorOptions
+	// Config scans files and directories for misconfigurations.
+	Config ConfigOptions
+	// Cluster, when set, scans a Kubernetes cluster's workloads.
+	Cluster *ClusterOptions
 
 	Registry *registry.Client
 	Log      report.Logger
@@ -89,6 +99,29 @@ type ECROptions struct {
 	// Wait bounds the wait for a scan in progress; StartGrace covers a scan
 	// that ECR has not registered yet, right after a push.
 	Wait ecr.WaitOptions
+}
+
+// ConfigOptions configure configuration scanning.
+type ConfigOptions struct {
+	// Paths are files or directories, relative to WorkDir (or absolute
+	// inside it); "." is the whole checkout.
+	Paths []string
+	// SkipFiles and SkipDirs are glob patterns relative to WorkDir.
+	SkipFiles []string
+	SkipDirs  []string
+	// ChecksBundleRepositories are mirrors of Trivy's checks bundle, tried
+	// in order; empty means the checks embedded in this build.
+	ChecksBundleRepositories []string
+}
+
+// ClusterOptions say which cluster and namespaces to scan.
+type ClusterOptions struct {
+	// Kubeconfig lists kubeconfig files; empty means $KUBECONFIG, then
+	// ~/.kube/config.
+	Kubeconfig []string
+	Context    string
+	// Namespaces to scan; empty means all.
+	Namespaces []string
 }
 
 // Findings is the part of the ECR API scan reads.
@@ -112,14 +145,32 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	start := time.Now()
 	var res *Result
-	switch opts.Scanner {
-	case ScannerECR:
+	switch {
+	case opts.Scanner == ScannerECR:
 		res, err = runECR(ctx, opts)
-	default:
+	case opts.Scanner == ScannerInspector:
+		res, err = runInspector(ctx, opts, threshold)
+	case len(opts.Targets) > 0:
 		res, err = runTrivy(ctx, opts)
+	default:
+		var sres *scanner.Result
+		if sres, err = scanner.NewResult(opts.Trivy.Severities); err != nil {
+			return nil, failure.Invalid(fmt.Errorf("scan: severity: %w", err))
+		}
+		res = newResult(ScannerTrivy, sres)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.Cluster != nil {
+		if err := runCluster(ctx, opts, res); err != nil {
+			return nil, err
+		}
+	}
+	if len(opts.Config.Paths) > 0 {
+		if err := runConfig(ctx, opts, res); err != nil {
+			return nil, err
+		}
 	}
 	if db := &res.Scan.DB; !db.UpdatedAt.IsZero() {
 		db.Age = opts.Now().Sub(db.UpdatedAt).Round(time.Second)
@@ -136,6 +187,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		one := &scanner.Result{Images: res.Scan.Images[i : i+1], Severities: res.Scan.Severities}
 		_, v, _ := scanner.GateThreshold(one, threshold)
 		res.Images[i].Verdict = v
+	}
+	for i := range res.Scan.Config {
+		one := &scanner.Result{Config: res.Scan.Config[i : i+1], Severities: res.Scan.Severities}
+		_, v, _ := scanner.GateThreshold(one, threshold)
+		res.Config[i].Verdict = v
 	}
 	if err := res.writeReports(ctx, opts, formats); err != nil {
 		return nil, err
@@ -158,12 +214,20 @@ func validate(opts *Options) (scanner.Threshold, []string, error) {
 	switch opts.Scanner {
 	case "":
 		opts.Scanner = ScannerTrivy
-	case ScannerTrivy, ScannerECR:
+	case ScannerTrivy, ScannerECR, ScannerInspector:
 	default:
-		return scanner.Threshold{}, nil, failure.Invalidf("scan: scanner %q is not supported: use trivy or ecr", opts.Scanner)
+		return scanner.Threshold{}, nil, failure.Invalidf("scan: scanner %q is not supported: use trivy, ecr or inspector", opts.Scanner)
 	}
-	if len(opts.Targets) == 0 {
-		return scanner.Threshold{}, nil, failure.Invalidf("scan: input \"images\" is required: name the images to scan, or run push earlier in the same chain")
+	switch {
+	case opts.Scanner == ScannerInspector && len(opts.Targets) == 0:
+		return scanner.Threshold{}, nil, failure.Invalidf("scan: scanner: inspector needs ECR repositories in \"images\": name the repositories whose Amazon Inspector findings to read")
+	case len(opts.Targets) == 0 && len(opts.Config.Paths) == 0 && opts.Cluster == nil:
+		return scanner.Threshold{}, nil, failure.Invalidf("scan: input \"images\" is required: name the images to scan (or config paths, or a cluster with kubeconfig), or run push earlier in the same chain")
+	case opts.Cluster != nil && opts.Scanner != ScannerTrivy:
+		return scanner.Threshold{}, nil, failure.Invalidf("scan: a cluster's images are scanned with Trivy, not scanner: %s: scan the cluster in a step with scanner: trivy", opts.Scanner)
+	}
+	if err := validateConfigPaths(opts); err != nil {
+		return scanner.Threshold{}, nil, err
 	}
 	failOn := opts.FailOn
 	if len(failOn) == 0 {

@@ -206,7 +206,7 @@ func TestBadInputsAreExitTwo(t *testing.T) {
 		{"severity", func(o *Options) { o.Trivy.Severities = []string{"HIGH,SEVERE"} }, `scan: severity: unknown severity "SEVERE": valid severities are CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN`},
 		{"fail-on", func(o *Options) { o.FailOn = []string{"urgent"} }, `scan: fail-on: unknown severity "URGENT": valid severities are CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN, or none`},
 		{"format", func(o *Options) { o.Formats = []string{"sarif", "html"} }, `scan: formats: "html" is not a report format: use sarif, json, sbom`},
-		{"scanner", func(o *Options) { o.Scanner = "grype" }, `scan: scanner "grype" is not supported: use trivy or ecr`},
+		{"scanner", func(o *Options) { o.Scanner = "grype" }, `scan: scanner "grype" is not supported: use trivy, ecr or inspector`},
 		{"no images", func(o *Options) { o.Targets = nil }, `scan: input "images" is required`},
 		{"platform", func(o *Options) { o.Trivy.Platforms = []string{"linux/s390x"} }, "platform linux/s390x is not in"},
 		{"missing image", func(o *Options) { o.Targets = []Target{{Ref: host + "/demo/none:v1"}} }, "image " + host + "/demo/none:v1 not found"},

@@ -59,7 +59,8 @@ func Rounded(ds []time.Duration) []string {
 	return out
 }
 
-// CopyDir copies the files of src (not its subdirectories) into dst.
+// CopyDir copies the regular files of src (not its subdirectories) into
+// dst, creating it: a seeded cache copied fresh for every run.
 func CopyDir(src, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
@@ -69,6 +70,9 @@ func CopyDir(src, dst string) error {
 		return err
 	}
 	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
 		data, err := os.ReadFile(filepath.Join(src, e.Name()))
 		if err != nil {
 			return err
@@ -78,6 +82,32 @@ func CopyDir(src, dst string) error {
 		}
 	}
 	return nil
+}
+
+// Slug makes a case name usable in a file name.
+func Slug(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(s))
+}
+
+// Isolated returns a command maker whose processes run in dir with a
+// minimal environment and their own home under work (no user's Docker or
+// tool configuration leaks into a measurement).
+func Isolated(work, dir string) (func(bin string, args ...string) *exec.Cmd, error) {
+	home := filepath.Join(work, "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, err
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "DOCKER_CONFIG=" + filepath.Join(home, "docker"), "TMPDIR=" + os.TempDir()}
+	return func(bin string, args ...string) *exec.Cmd {
+		c := exec.Command(bin, args...)
+		c.Dir, c.Env = dir, env
+		return c
+	}, nil
 }
 
 // CountVulnerabilities counts the findings of a Trivy JSON report.

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -89,15 +88,9 @@ func run(o options) error {
 	if err := vulndb.SeedCache(db, vulndb.MetadataAt(time.Now().Add(-time.Hour))); err != nil {
 		return err
 	}
-	home := filepath.Join(work, "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
+	command, err := benchutil.Isolated(work, work)
+	if err != nil {
 		return err
-	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "DOCKER_CONFIG=" + filepath.Join(home, "docker"), "TMPDIR=" + os.TempDir()}
-	command := func(bin string, args ...string) *exec.Cmd {
-		c := exec.Command(bin, args...)
-		c.Dir, c.Env = work, env
-		return c
 	}
 	registryScan := func(platforms string) func(cache, out string) *exec.Cmd {
 		return func(cache, out string) *exec.Cmd {
@@ -126,8 +119,8 @@ func run(o options) error {
 	}
 
 	runCase := func(c *benchCase, i int) (time.Duration, error) {
-		cache := filepath.Join(work, fmt.Sprintf("cache-%d-%s", i, slug(c.name)))
-		out := filepath.Join(work, fmt.Sprintf("out-%d-%s", i, slug(c.name)))
+		cache := filepath.Join(work, fmt.Sprintf("cache-%d-%s", i, benchutil.Slug(c.name)))
+		out := filepath.Join(work, fmt.Sprintf("out-%d-%s", i, benchutil.Slug(c.name)))
 		for _, dir := range []string{cache, out} {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return 0, err
@@ -224,13 +217,4 @@ func imageSize(idx v1.ImageIndex) (sizes, error) {
 		}
 	}
 	return s, nil
-}
-
-func slug(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(s))
 }
