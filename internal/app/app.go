@@ -198,10 +198,14 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([
 func timedOut(st inputs.Stage, timeout time.Duration, err error) error {
 	msg := fmt.Sprintf("%s: timed out after %s", st, inputs.FormatDuration(timeout))
 	cause := strings.TrimPrefix(report.OneLine(err.Error()), string(st)+": ")
-	if cause != context.DeadlineExceeded.Error() && !strings.Contains(cause, "timed out") && !strings.Contains(cause, "timeout") {
-		msg += " (" + report.Clip(cause, 300) + ")"
+	switch {
+	case cause == context.DeadlineExceeded.Error() || strings.HasPrefix(cause, "timed out") || strings.HasPrefix(cause, string(st)+" timed out"):
+		return errors.New(msg + ": raise the timeout input")
+	case strings.Contains(cause, "raise the timeout"):
+		// The stage already said what it was doing and what to do.
+		return errors.New(msg + ": " + report.Clip(cause, 400))
 	}
-	return errors.New(msg + ": raise the timeout input")
+	return errors.New(msg + " (" + report.Clip(cause, 300) + "): raise the timeout input")
 }
 
 // outputsFor picks the outputs a stage's result may write given how the
