@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) -X github.com/aquasecurity/trivy/pkg/version/app.ver=$(shell go list -m -f '{{slice .Version 1}}' github.com/aquasecurity/trivy)
 BIN     := $(CURDIR)/bin/registry
 
-.PHONY: build test vet fmt-check docs demo bench bench-push bench-pipeline image clean
+.PHONY: build test vet fmt-check docs demo bench bench-push bench-pipeline image clean fuzz
 
 build:
 	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -23,6 +23,11 @@ vet:
 
 docs:
 	go run ./internal/inputs/gendocs
+
+# Every Fuzz* target of the module, each for FUZZTIME (docs/fuzzing.md).
+FUZZTIME ?= 3s
+fuzz:
+	test/fuzz.sh $(FUZZTIME)
 
 demo: build
 	$(BIN) demo --out demo-output

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,10 +17,17 @@ func main() {
 	// The runner cancels a job with SIGINT then SIGTERM; stop cleanly so no
 	// tag is left pointing at a half-written image.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := app.Main(ctx, app.OSIO())
+	pio, err := app.OSIO()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "registry: %v\n", err)
+		os.Exit(1)
+	}
+	code := app.Main(ctx, pio)
 	stop()
 	// Trivy keeps one temporary directory per process that its own CLI
 	// removes on exit; in a container action it would stay in /tmp.
-	_ = scanner.RemoveTempDir()
+	if err := scanner.RemoveTempDir(); err != nil {
+		fmt.Fprintf(os.Stderr, "registry: remove temporary files: %v\n", err)
+	}
 	os.Exit(code)
 }

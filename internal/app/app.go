@@ -5,12 +5,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -39,10 +41,14 @@ type IO struct {
 	ReadPassword func(prompt string) ([]byte, error)
 }
 
-// OSIO is the real process.
-func OSIO() IO {
-	dir, _ := os.Getwd()
-	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ, ReadPassword: terminalPassword()}
+// OSIO is the real process. It fails when the working directory cannot be
+// read (it was removed): relative paths would have nothing to resolve to.
+func OSIO() (IO, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return IO{}, fmt.Errorf("the working directory cannot be read (%w): run from an existing directory", err)
+	}
+	return IO{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Dir: dir, Environ: os.Environ, ReadPassword: terminalPassword()}, nil
 }
 
 // Main runs the program and returns its exit code.
@@ -51,49 +57,54 @@ func Main(ctx context.Context, pio IO) int {
 		pio.Getenv = func(string) string { return "" }
 	}
 	action := len(pio.Args) == 0 && pio.Getenv("GITHUB_ACTIONS") == "true"
+	// One redactor for everything this process prints, Trivy's log
+	// included: secrets registered by either front door are hidden there too.
+	red := &report.Redactor{}
 	engineLog := pio.Stderr
 	if action {
 		engineLog = pio.Stdout
 	}
-	configureEngineLogging(engineLog, pio.Getenv("RUNNER_DEBUG") == "1")
+	// Trivy's log is third-party text interleaved with this program's own
+	// workflow commands, so it cannot sit inside ::stop-commands::; each of
+	// its lines is neutralised instead.
+	trivyLog := report.GuardLines(red.Writer(engineLog))
+	configureEngineLogging(trivyLog, pio.Getenv("RUNNER_DEBUG") == "1")
+	defer report.Flush(trivyLog)
 	if action {
-		return runAction(ctx, pio)
+		return runAction(ctx, pio, red)
 	}
-	return runCLI(ctx, pio)
+	return runCLI(ctx, pio, red)
 }
 
 // runAction reads inputs the way a runner passes them.
-func runAction(ctx context.Context, pio IO) int {
+func runAction(ctx context.Context, pio IO, red *report.Redactor) int {
 	gha := githubactions.New(githubactions.WithGetenv(pio.Getenv), githubactions.WithWriter(io.Discard))
 	raw := map[string]string{}
 	for _, in := range inputs.All() {
 		raw[in.Name] = gha.GetInput(in.Name)
 	}
-	red := &report.Redactor{}
 	sink := report.NewActions(pio.Stdout, pio.Getenv, red)
 	values := inputs.NewValues(raw)
-	maskSecrets(values, sink.Mask)
+	maskSecrets(values, pio.Getenv, sink.Mask)
 	chain, err := inputs.ParseChain(values.Raw("stage"))
 	if err != nil {
 		sink.Errorf("%s", err)
 		return failure.ExitInvalid
 	}
 	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask, Redactor: red}
-	results, err := run.Chain(ctx, chain, func(st inputs.Stage, res report.Result) {
-		outs, err := stageOutputs(st, res.Outputs())
+	_, err = run.Chain(ctx, chain, func(st inputs.Stage, res report.Result, outs []report.Output) {
+		checked, err := stageOutputs(st, outs)
 		if err != nil {
 			sink.Warnf("%s", err)
 		}
-		if err := sink.SetOutputs(outs); err != nil {
+		if err := sink.SetOutputs(checked); err != nil {
 			sink.Warnf("%s", err)
 		}
 		var md report.Markdown
 		res.Summary(&md)
 		sink.AddSummary(&md)
 	})
-	_ = results
-	full := ""
-	if err := sink.FlushSummary(full); err != nil {
+	if err := sink.FlushSummary(); err != nil {
 		sink.Warnf("%s", err)
 	}
 	if err != nil {
@@ -105,12 +116,15 @@ func runAction(ctx context.Context, pio IO) int {
 
 // Run is one execution of a chain of stages.
 type Run struct {
-	IO       IO
-	Values   *inputs.Values
-	Log      report.Logger
-	Mask     func(string)
+	IO     IO
+	Values *inputs.Values
+	Log    report.Logger
+	Mask   func(string)
+	// Redactor hides secrets in third-party output the run passes through
+	// (buildx's progress).
 	Redactor *report.Redactor
-	// Registry overrides the client built from inputs (tests, demo).
+	// Registry is the one client every stage of the chain uses (one token
+	// per registry for the whole chain); Chain builds it from the inputs.
 	Registry *registry.Client
 	// State carries what earlier stages produced to later ones.
 	State State
@@ -123,20 +137,22 @@ type StageResult struct {
 	Error  string        `json:"error,omitempty"`
 }
 
+// emitFunc receives what a stage returned: its result (for the summary)
+// and the outputs that may be written for it (see Chain).
+type emitFunc func(st inputs.Stage, res report.Result, outs []report.Output)
+
 // Chain runs stages in order; the first failure stops it. emit is called with
-// every result a stage returns, including one that comes with an error (a
-// failed gate still reports its findings).
-func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.Stage, report.Result)) ([]StageResult, error) {
+// every result a stage returns, including one that comes with an error, so
+// the summary says what happened. Outputs follow the outputs table: a stage
+// that succeeded, or ran to a gate's verdict, writes all of them; a stage
+// that failed writes only those the table says describe completed work on
+// failure (for example the digests signed before the error), never a value
+// that stands for work that did not happen.
+func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([]StageResult, error) {
 	if err := r.Values.Err(); err != nil {
 		return nil, err
 	}
-	if r.Registry == nil {
-		client, err := r.registryClient(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.Registry = client
-	}
+	r.Registry = r.registryClient()
 	timeout, _ := r.Values.Duration("timeout")
 	if err := r.Values.Err(); err != nil {
 		return nil, err
@@ -158,12 +174,12 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 		started := time.Now()
 		res, err := runner(stageCtx, r)
 		if err != nil && stageCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-			err = fmt.Errorf("%s: timed out after %s: raise the timeout input", st, inputs.FormatDuration(timeout))
+			err = timedOut(st, timeout, err)
 		}
 		cancel()
 		sr := StageResult{Stage: st, Result: res}
 		if res != nil && emit != nil {
-			emit(st, res)
+			emit(st, res, outputsFor(st, res, err))
 		}
 		if err != nil {
 			sr.Error = report.OneLine(err.Error())
@@ -176,7 +192,39 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit func(inputs.
 	return results, nil
 }
 
-func (r *Run) registryClient(ctx context.Context) (*registry.Client, error) {
+// timedOut words a stage that ran out of time, keeping what it was doing
+// when that says more than the deadline itself (a registry answering 503
+// until the end is an outage, not a slow push).
+func timedOut(st inputs.Stage, timeout time.Duration, err error) error {
+	msg := fmt.Sprintf("%s: timed out after %s", st, inputs.FormatDuration(timeout))
+	cause := strings.TrimPrefix(report.OneLine(err.Error()), string(st)+": ")
+	switch {
+	case cause == context.DeadlineExceeded.Error() || strings.HasPrefix(cause, "timed out") || strings.HasPrefix(cause, string(st)+" timed out"):
+		return errors.New(msg + ": raise the timeout input")
+	case strings.Contains(cause, "raise the timeout"):
+		// The stage already said what it was doing and what to do.
+		return errors.New(msg + ": " + report.Clip(cause, 400))
+	}
+	return errors.New(msg + " (" + report.Clip(cause, 300) + "): raise the timeout input")
+}
+
+// outputsFor picks the outputs a stage's result may write given how the
+// stage ended (see Chain).
+func outputsFor(st inputs.Stage, res report.Result, err error) []report.Output {
+	outs := res.Outputs()
+	if err == nil || failure.Code(err) == failure.ExitGate {
+		return outs
+	}
+	var kept []report.Output
+	for _, o := range outs {
+		if decl, ok := inputs.LookupOutput(st, o.Name); ok && decl.OnFailure != "" {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
+
+func (r *Run) registryClient() *registry.Client {
 	v := r.Values
 	creds := registry.Credentials{
 		GitHubToken: v.String("github-token"),
@@ -193,21 +241,26 @@ func (r *Run) registryClient(ctx context.Context) (*registry.Client, error) {
 		UserAgent:   version.UserAgent(),
 		Insecure:    v.List("insecure-registries"),
 		Credentials: creds,
-	}), nil
+	})
 }
 
 // Path resolves a user-given path against the working directory.
-func (r *Run) Path(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(r.IO.Dir, p)
-}
+func (r *Run) Path(p string) string { return resolvePath(r.IO.Dir, p) }
 
-func maskSecrets(v *inputs.Values, mask func(string)) {
+// secretEnv are variables holding credentials the program's libraries read
+// by themselves (the AWS SDK): masked like secret inputs, so that no error
+// quoting them can print them.
+var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+func maskSecrets(v *inputs.Values, getenv func(string) string, mask func(string)) {
 	for _, in := range inputs.All() {
 		if in.Secret && v.IsSet(in.Name) {
 			mask(v.Raw(in.Name))
+		}
+	}
+	for _, name := range secretEnv {
+		if s := getenv(name); s != "" {
+			mask(s)
 		}
 	}
 }
@@ -226,9 +279,16 @@ func writeJSON(w io.Writer, results []StageResult, err error) error {
 	if doc.Stages == nil {
 		doc.Stages = []StageResult{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	// Strings from registries and images may hold "##[", which a runner
+	// reads as a workflow command anywhere in a line; inside a JSON string
+	// the escape \u005b reads back as the same "[".
+	data = bytes.ReplaceAll(data, []byte("##["), []byte(`##\u005b`))
+	_, err = w.Write(append(data, '\n'))
+	return err
 }
 
 // environ rebuilds the process environment from Getenv for child processes.

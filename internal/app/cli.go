@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,11 +19,13 @@ import (
 type cliOptions struct {
 	json        bool
 	summaryFile string
+	// red hides secrets in everything the run prints.
+	red *report.Redactor
 }
 
-func runCLI(ctx context.Context, pio IO) int {
+func runCLI(ctx context.Context, pio IO, red *report.Redactor) int {
 	exit := failure.ExitOK
-	root := newRootCommand(ctx, pio, &exit)
+	root := newRootCommand(ctx, pio, red, &exit)
 	root.SetArgs(pio.Args)
 	root.SetOut(pio.Stdout)
 	root.SetErr(pio.Stderr)
@@ -40,8 +41,8 @@ func runCLI(ctx context.Context, pio IO) int {
 	return exit
 }
 
-func newRootCommand(ctx context.Context, pio IO, exit *int) *cobra.Command {
-	opts := &cliOptions{}
+func newRootCommand(ctx context.Context, pio IO, red *report.Redactor, exit *int) *cobra.Command {
+	opts := &cliOptions{red: red}
 	root := &cobra.Command{
 		Use:   "registry",
 		Short: "Push, scan, sign and clean container images in any OCI registry, ECR and GHCR",
@@ -55,7 +56,7 @@ Every flag has the name of the Action input it mirrors. Run one stage
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVar(&opts.json, "json", false, "print a machine-readable JSON result on stdout")
-	root.PersistentFlags().StringVar(&opts.summaryFile, "summary", "", "also write the job-summary markdown to this file")
+	root.PersistentFlags().StringVar(&opts.summaryFile, "summary", "", "also write the job-summary markdown to this file (a new file, or one an earlier run wrote)")
 
 	for _, st := range inputs.Stages() {
 		root.AddCommand(stageCommand(pio, st, opts, exit))
@@ -201,11 +202,22 @@ func runChainCLI(ctx context.Context, pio IO, chain []inputs.Stage, raw map[stri
 		// The gh CLI's and Actions' conventional variables.
 		raw["github-token"] = firstNonEmpty(pio.Getenv("GITHUB_TOKEN"), pio.Getenv("GH_TOKEN"))
 	}
-	red := &report.Redactor{}
+	red := opts.red
 	console := report.NewConsole(pio.Stderr, red)
 	defer console.Close()
 	values := inputs.NewValues(raw)
-	maskSecrets(values, console.Mask)
+	maskSecrets(values, pio.Getenv, console.Mask)
+
+	summaryPath := ""
+	if opts.summaryFile != "" {
+		// Checked before any stage runs: a file the program did not write
+		// is never overwritten, and a push is not wasted on finding out.
+		summaryPath = resolvePath(pio.Dir, opts.summaryFile)
+		if err := checkSummaryFile(summaryPath); err != nil {
+			console.Infof("error: %s", report.OneLine(err.Error()))
+			return failure.Code(err)
+		}
+	}
 
 	// Inside a workflow's run: step, outputs and the summary still reach
 	// the runner.
@@ -217,32 +229,36 @@ func runChainCLI(ctx context.Context, pio IO, chain []inputs.Stage, raw map[stri
 	run := &Run{IO: pio, Values: values, Log: console, Mask: console.Mask, Redactor: red}
 	stdout := red.Writer(pio.Stdout)
 	defer report.Flush(stdout)
-	results, err := run.Chain(ctx, chain, func(st inputs.Stage, res report.Result) {
+	// The text rendering carries tags, platforms and findings from outside
+	// the workflow file; a runner reads stdout too.
+	text := report.GuardLines(stdout)
+	defer report.Flush(text)
+	results, err := run.Chain(ctx, chain, func(st inputs.Stage, res report.Result, outs []report.Output) {
 		var md report.Markdown
 		res.Summary(&md)
 		summary.Append(&md)
 		if actions != nil {
-			outs, err := stageOutputs(st, res.Outputs())
+			checked, err := stageOutputs(st, outs)
 			if err != nil {
 				console.Warnf("%s", err)
 			}
-			if err := actions.SetOutputs(outs); err != nil {
+			if err := actions.SetOutputs(checked); err != nil {
 				console.Warnf("%s", err)
 			}
 			actions.AddSummary(&md)
 		}
 		if !opts.json {
-			res.Text(stdout)
+			res.Text(text)
 		}
 	})
 	if actions != nil {
-		if ferr := actions.FlushSummary(""); ferr != nil {
+		if ferr := actions.FlushSummary(); ferr != nil {
 			console.Warnf("%s", ferr)
 		}
 	}
-	if opts.summaryFile != "" {
-		if werr := os.WriteFile(run.Path(opts.summaryFile), []byte(red.Redact(summary.String())), 0o644); werr != nil {
-			console.Warnf("write summary: %s", werr)
+	if summaryPath != "" {
+		if werr := writeSummaryFile(summaryPath, red.Redact(summary.String())); werr != nil {
+			console.Warnf("%s", werr)
 		}
 	}
 	if opts.json {

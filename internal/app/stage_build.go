@@ -48,8 +48,5 @@ func (r *Run) buildOutput() io.Writer {
 	if _, action := r.Log.(*report.Actions); action {
 		w = r.IO.Stdout
 	}
-	if r.Redactor != nil {
-		return r.Redactor.Writer(w)
-	}
-	return w
+	return r.Redactor.Writer(w)
 }

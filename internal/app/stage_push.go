@@ -40,9 +40,6 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 	} else if !v.IsSet("source") {
 		return nil, failure.Invalidf("push: set source (an OCI layout, OCI archive, docker-save tarball or image reference) or context (to build)")
 	}
-	if concurrency < 1 || concurrency > 256 {
-		return nil, failure.Invalidf("push: concurrency %d is out of range: use 1 to 256", concurrency)
-	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,6 +135,14 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	// Never write into a directory this program did not make: the scan
+	// stage claims output-dir before writing its reports, and cache-dir is
+	// claimed here, before Trivy opens it.
+	if usesTrivyCache(opts) {
+		if err := r.claimTrivyCache(opts.Trivy.CacheDir); err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+	}
 	res, err := scan.Run(ctx, opts)
 	if res == nil {
 		return nil, err
@@ -142,6 +151,13 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 		r.State.Scans = append(r.State.Scans, ScannedImage{Image: rep.Image, Platform: rep.Platform, Digest: rep.Digest, TrivyJSON: rep.TrivyJSON, SBOM: rep.SBOM})
 	}
 	return res, err
+}
+
+// usesTrivyCache tells a scan that keeps Trivy's DB and layer cache in
+// cache-dir from one that reads findings elsewhere (ECR, a Trivy server).
+func usesTrivyCache(opts scan.Options) bool {
+	s := strings.ToLower(strings.TrimSpace(opts.Scanner))
+	return (s == "" || s == scan.ScannerTrivy) && opts.Trivy.Server == "" && opts.Trivy.CacheDir != ""
 }
 
 // clusterOptions says which cluster to scan: one is scanned when kubeconfig,

@@ -114,9 +114,17 @@ func ReadmeInputs() string {
 // ReadmeOutputs renders the README's outputs table.
 func ReadmeOutputs() string {
 	var b strings.Builder
-	b.WriteString("| Output | Stage | Description |\n|---|---|---|\n")
+	b.WriteString("| Output | Stage | Description | When the stage fails |\n|---|---|---|---|\n")
 	for _, o := range AllOutputs() {
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", o.Name, stagesCell(o.Stages), cell(o.Description))
+		desc := o.Description
+		if o.When != "" {
+			desc += " Written " + o.When + "."
+		}
+		onFailure := "not written"
+		if o.OnFailure != "" {
+			onFailure = o.OnFailure
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", o.Name, stagesCell(o.Stages), cell(desc), cell(onFailure))
 	}
 	return b.String()
 }

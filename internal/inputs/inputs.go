@@ -111,6 +111,8 @@ type Input struct {
 	Secret bool
 	// Example is a value a user could paste; the README shows it.
 	Example string
+	// Min and Max bound an Int input (inclusive).
+	Min, Max int
 }
 
 // UsedBy reports whether the input matters to the given stage.

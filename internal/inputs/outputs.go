@@ -3,8 +3,9 @@ package inputs
 import "slices"
 
 // Output names. Every stage's result emits its outputs under these names
-// only; a test fails when a stage emits a name the table below does not
-// declare for it, or never emits one it declares.
+// only; a test (test/e2e TestEveryStageWritesTheOutputsTheTableDeclares)
+// fails when a stage emits a name the table below does not declare for it,
+// or never emits one it declares.
 const (
 	// push
 	OutDigest    = "digest"
@@ -56,11 +57,24 @@ const (
 )
 
 // Output is one step output.
+//
+// A stage writes its outputs when it succeeds and when it ran to a gate's
+// verdict (exit code 3: scan's fail-on, a failed verification, clean's
+// max-deletions), since then the values describe work that was done. When
+// the stage fails (exit code 1 or 2), an output is written only if OnFailure
+// says what it then holds, so that a later `if: always()` step never acts on
+// a digest that was not pushed or a signature that was not written.
 type Output struct {
 	Name        string
 	Description string
 	Stages      []Stage
 	Format      OutputFormat
+	// When, if set, is the condition under which a stage that succeeds
+	// writes this output (e.g. "with mode: enforce"); empty means always.
+	When string
+	// OnFailure is what the output holds when its stage fails part-way;
+	// empty means it is not written then.
+	OnFailure string
 }
 
 // AllOutputs returns every step output, in the order the README and
@@ -69,17 +83,23 @@ func AllOutputs() []Output {
 	return []Output{
 		// push
 		{Name: OutDigest, Stages: []Stage{Push}, Format: SingleLine,
-			Description: "Digest of the pushed image (the same at every target). Written only when at least one target completed (holds the image and all its tags)."},
+			Description: "Digest of the pushed image (the same at every target).",
+			OnFailure:   "the digest, when at least one target completed (holds the image and all its tags); nothing when none did"},
 		{Name: OutImageID, Stages: []Stage{Push}, Format: SingleLine,
-			Description: "Config digest of the image (of the first platform for an index). Written only when at least one target completed."},
+			Description: "Config digest of the image (of the first platform for an index).",
+			OnFailure:   "the config digest, when at least one target completed"},
 		{Name: OutImages, Stages: []Stage{Push}, Format: LineList,
-			Description: "Pushed images as repository@digest, one per line: only the targets that completed, so after a partial failure the ones that did not are absent."},
+			Description: "Pushed images as repository@digest, one per line.",
+			OnFailure:   "only the targets that completed: those that did not are absent"},
 		{Name: OutTags, Stages: []Stage{Push}, Format: LineList,
-			Description: "Full references pushed, one per line, of the targets that completed."},
+			Description: "Full references pushed, one per line.",
+			OnFailure:   "the references of the targets that completed"},
 		{Name: OutPlatforms, Stages: []Stage{Push}, Format: SingleLine,
-			Description: "Platforms of the pushed image, comma-separated. Written only when at least one target completed."},
+			Description: "Platforms of the pushed image, comma-separated.",
+			OnFailure:   "the platforms, when at least one target completed"},
 		{Name: OutMetadata, Stages: []Stage{Push}, Format: JSONDocument,
-			Description: "JSON: per completed target the reference, digest, media type, platforms, size, bytes uploaded/skipped/mounted and duration; targets that failed are left out, and a push that completed nowhere writes no metadata."},
+			Description: "JSON: per target the reference, digest, media type, platforms, size, bytes uploaded/skipped/mounted and duration.",
+			OnFailure:   "only the targets that completed; not written when none did"},
 		// scan
 		{Name: OutResult, Stages: []Stage{Scan}, Format: SingleLine,
 			Description: "pass or fail, by fail-on."},
@@ -106,31 +126,47 @@ func AllOutputs() []Output {
 
 		// sign
 		{Name: OutSigned, Stages: []Stage{Sign}, Format: LineList,
-			Description: "Digests signed, one per line."},
+			Description: "Digests signed, one per line.",
+			OnFailure:   "the digests signed before the failure (an index only after all its platforms)"},
 		{Name: OutSignatures, Stages: []Stage{Sign}, Format: LineList,
-			Description: "References of the signature and attestation artifacts, one per line."},
+			Description: "References of the signature and attestation artifacts, one per line.",
+			OnFailure:   "the signatures and attestations written before the failure"},
 		{Name: OutCosignVerifyCommands, Stages: []Stage{Sign}, Format: LineList,
 			Description: "cosign verify commands that check these signatures, one per line."},
 
 		// verify
 		{Name: OutVerified, Stages: []Stage{Verify}, Format: SingleLine,
-			Description: "true when every image and platform verified."},
+			Description: "true when every image and platform verified; false when verification ran and something did not verify (exit code 3)."},
 
 		// clean
 		{Name: OutDeleted, Stages: []Stage{Clean}, Format: LineList,
-			Description: "enforce: manifests deleted, as repository@digest, one per line; when deleting stopped midway, those deleted before it stopped. Not written by list, preview or apply, nor when the listing failed."},
+			Description: "Manifests deleted, as repository@digest, one per line.",
+			When:        "with mode: enforce",
+			OnFailure:   "with mode: enforce, the manifests deleted before deleting stopped (not written when a listing failed first)"},
 		{Name: OutDeletedCount, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Number of manifests deleted (preview: that the plan would delete). Not written when a listing failed or was inconsistent (nothing deleted)."},
+			Description: "Number of manifests deleted (preview: that the plan would delete).",
+			When:        "with mode: preview or enforce",
+			OnFailure:   "with mode: enforce, the number deleted before deleting stopped"},
 		{Name: OutKeptCount, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Number of manifests kept. Written only when every repository was evaluated."},
+			Description: "Number of manifests kept.",
+			When:        "with mode: preview or enforce",
+			OnFailure:   "with mode: enforce, when every repository was evaluated before deleting stopped"},
 		{Name: OutFailed, Stages: []Stage{Clean}, Format: LineList,
-			Description: "enforce: planned deletions that did not happen (refused, dropped by the re-check, or kept because their index or subject stayed), as repository@digest, one per line."},
+			Description: "Planned deletions that did not happen (refused, dropped by the re-check, or kept because their index or subject stayed), as repository@digest, one per line.",
+			When:        "with mode: enforce",
+			OnFailure:   "with mode: enforce, the planned deletions that did not happen"},
 		{Name: OutPlan, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and the state of each deletion (the next run finishes what a stopped run left). Written once the plan file is."},
+			Description: "Path of the JSON plan: every expired image with its tags, age and rule, what goes with it, and the state of each deletion (the next run finishes what a stopped run left).",
+			When:        "with mode: preview, apply or enforce",
+			OnFailure:   "the plan file, when it was written before the failure (enforce writes it before deleting and after each repository)"},
 		{Name: OutPolicy, Stages: []Stage{Clean}, Format: JSONDocument,
-			Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR. Written whenever a policy was given, even if the run failed later."},
+			Description: "The effective lifecycle policy JSON (the shorthand inputs compiled), ready to paste into ECR.",
+			When:        "when a policy or shorthand inputs are given (mode: list may have none)",
+			OnFailure:   "the effective policy, whenever one was given"},
 		{Name: OutInventory, Stages: []Stage{Clean}, Format: SingleLine,
-			Description: "Path of the JSON repository inventory: every image, newest push first, with tags, digest, push time (or the creation time used), size, platforms, attached signatures and attestations, and the rule that keeps or expires it. Written once every repository was listed."},
+			Description: "Path of the JSON repository inventory: every image, newest push first, with tags, digest, push time (or the creation time used), size, platforms, attached signatures and attestations, and the rule that keeps or expires it.",
+			When:        "once every repository was listed (not with mode: apply)",
+			OnFailure:   "the inventory, when every repository was listed before the failure"},
 	}
 }
 

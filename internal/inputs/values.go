@@ -72,18 +72,25 @@ func (v *Values) Bool(name string) bool {
 	return b
 }
 
-// Int parses a whole number; unset returns 0 and ok=false.
+// Int parses a whole number within the input's range; unset returns 0 and
+// ok=false, and so does a value that is malformed or out of range (the error
+// names the range).
 func (v *Values) Int(name string) (n int, ok bool) {
 	s := v.Raw(name)
 	if s == "" {
 		return 0, false
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		v.errs = append(v.errs, fmt.Errorf("input %q: %q is not a whole number", name, s))
+	in, _ := Lookup(name)
+	n64, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange), err == nil && (n64 < int64(in.Min) || n64 > int64(in.Max)):
+		v.errs = append(v.errs, fmt.Errorf("input %q: %s is out of range: use a whole number from %d to %d", name, s, in.Min, in.Max))
+		return 0, false
+	case err != nil:
+		v.errs = append(v.errs, fmt.Errorf("input %q: %q is not a whole number: use one from %d to %d", name, s, in.Min, in.Max))
 		return 0, false
 	}
-	return n, true
+	return int(n64), true
 }
 
 // Duration parses "30d", "12h", "90m", "1h30m"; unset returns 0 and ok=false.
@@ -137,6 +144,9 @@ func ParseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not a boolean: use true or false", s)
 }
 
+// maxDuration is the longest duration a time.Duration holds (about 292 years).
+const maxDuration = time.Duration(1<<63 - 1)
+
 var durationPart = regexp.MustCompile(`^(\d+)(w|d|h|m|s)`)
 
 // ParseDuration accepts Go durations plus days and weeks: "30d", "2w",
@@ -160,10 +170,10 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%q is not a duration: use forms like 30d, 12h, 90m or 1d12h", orig)
 		}
 		n, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || n > 1<<31 {
-			return 0, fmt.Errorf("%q is too large a duration", orig)
-		}
 		unit := map[string]time.Duration{"w": 7 * 24 * time.Hour, "d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second}[m[2]]
+		if err != nil || n > int64(maxDuration/unit) || total > maxDuration-time.Duration(n)*unit {
+			return 0, fmt.Errorf("%q is too large a duration: the most is about %d days", orig, maxDuration/(24*time.Hour))
+		}
 		total += time.Duration(n) * unit
 		s = s[len(m[0]):]
 	}

@@ -103,6 +103,8 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	for k, v := range driver {
 		cfg.Storage[k] = v
 	}
+	// Without a limit the catalog endpoint refuses every page size.
+	cfg.Catalog.MaxEntries = 1000
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
 	cfg.HTTP.Secret = "localregistry-secret"

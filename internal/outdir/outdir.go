@@ -27,33 +27,49 @@ const markerText = "This directory holds output written by registry (github.com/
 // the marker in it. A directory holding anything else is refused with an
 // input error naming it.
 func Claim(dir string) error {
+	return claim(dir, "output directory", func(foreign string) error {
+		return failure.Invalidf("output directory %s already holds files this program did not write (%s): name a new or empty directory (nothing in it was changed)", dir, foreign)
+	}, nil)
+}
+
+// ClaimCache is Claim for a cache directory another program keeps too (for
+// example Trivy's, restored by actions/cache or shared with its command
+// line): besides a new, empty or marked directory, one whose every entry has
+// a name known accepts — a cache that program wrote — is used and marked.
+func ClaimCache(dir, owner string, known func(name string) bool) error {
+	return claim(dir, "cache directory", func(foreign string) error {
+		return failure.Invalidf("cache directory %s holds files that are not a %s cache (%s): name a new or empty directory, or an existing %s cache (nothing in it was changed)", dir, owner, foreign, owner)
+	}, known)
+}
+
+func claim(dir, what string, refuse func(foreign string) error, known func(string) bool) error {
 	if dir == "" {
-		return failure.Invalidf("no output directory given: name a directory (it is created if missing)")
+		return failure.Invalidf("no %s given: name a directory (it is created if missing)", what)
 	}
 	info, err := os.Lstat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create output directory %s: %w", dir, err)
+			return fmt.Errorf("create %s %s: %w", what, dir, err)
 		}
 	case err != nil:
-		return fmt.Errorf("output directory %s: %w", dir, err)
+		return fmt.Errorf("%s %s: %w", what, dir, err)
 	case info.Mode()&os.ModeSymlink != 0:
-		return failure.Invalidf("output directory %s is a symbolic link: name the directory itself, or an empty or new one", dir)
+		return failure.Invalidf("%s %s is a symbolic link: name the directory itself, or an empty or new one", what, dir)
 	case !info.IsDir():
-		return failure.Invalidf("output directory %s is a file, not a directory: name a new or empty directory", dir)
+		return failure.Invalidf("%s %s is a file, not a directory: name a new or empty directory", what, dir)
 	default:
 		marked, err := IsMarked(dir)
 		if err != nil {
 			return err
 		}
 		if !marked {
-			empty, err := isEmpty(dir)
+			foreign, err := firstForeign(dir, known)
 			if err != nil {
-				return fmt.Errorf("output directory %s: %w", dir, err)
+				return fmt.Errorf("%s %s: %w", what, dir, err)
 			}
-			if !empty {
-				return failure.Invalidf("output directory %s already holds files this program did not write: name a new or empty directory (nothing in it was changed)", dir)
+			if foreign != "" {
+				return refuse(foreign)
 			}
 		}
 	}
@@ -62,7 +78,7 @@ func Claim(dir string) error {
 		return nil
 	}
 	if err := os.WriteFile(marker, []byte(markerText), 0o644); err != nil {
-		return fmt.Errorf("mark output directory %s: %w", dir, err)
+		return fmt.Errorf("mark %s %s: %w", what, dir, err)
 	}
 	return nil
 }
@@ -79,15 +95,26 @@ func IsMarked(dir string) (bool, error) {
 	return info.Mode().IsRegular(), nil
 }
 
-func isEmpty(dir string) (bool, error) {
+// firstForeign names an entry of dir whose name known does not accept (nil
+// accepts none), or returns "" when there is none.
+func firstForeign(dir string, known func(string) bool) (string, error) {
 	f, err := os.Open(dir)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer f.Close()
-	_, err = f.Readdirnames(1)
-	if errors.Is(err, io.EOF) {
-		return true, nil
+	for {
+		names, err := f.Readdirnames(64)
+		for _, n := range names {
+			if known == nil || !known(n) {
+				return n, nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
 	}
-	return false, err
 }

@@ -3,6 +3,7 @@ package outdir
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/registry-actions/registry/internal/failure"
@@ -60,5 +61,38 @@ func TestClaimCreatesReusesMarkedAndRefusesForeignDirectories(t *testing.T) {
 	os.MkdirAll(filepath.Join(fake, MarkerName), 0o755)
 	if failure.Code(Claim(fake)) != failure.ExitInvalid {
 		t.Fatal("a directory named like the marker must not count as the marker")
+	}
+}
+
+func TestClaimCacheAcceptsTheOwnersCacheAndRefusesAnythingElse(t *testing.T) {
+	root := t.TempDir()
+	known := func(name string) bool { return name == "db" || name == "fanal" }
+
+	trivy := filepath.Join(root, "trivy")
+	os.MkdirAll(filepath.Join(trivy, "db"), 0o755)
+	os.MkdirAll(filepath.Join(trivy, "fanal"), 0o755)
+	if err := ClaimCache(trivy, "Trivy", known); err != nil {
+		t.Fatalf("a cache holding only the owner's entries must be usable: %v", err)
+	}
+	if ok, _ := IsMarked(trivy); !ok {
+		t.Fatal("a claimed cache must carry the marker")
+	}
+
+	checkout := filepath.Join(root, "checkout")
+	os.MkdirAll(filepath.Join(checkout, "db"), 0o755)
+	os.WriteFile(filepath.Join(checkout, "go.mod"), []byte("module x"), 0o644)
+	err := ClaimCache(checkout, "Trivy", known)
+	if failure.Code(err) != failure.ExitInvalid || !strings.Contains(err.Error(), "go.mod") || !strings.Contains(err.Error(), "not a Trivy cache") {
+		t.Fatalf("a directory with other files must be refused naming one of them, got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(checkout, MarkerName)); !os.IsNotExist(err) {
+		t.Fatal("a refused cache directory must not be touched")
+	}
+
+	// Claim itself knows no owner: the same Trivy cache is foreign to it.
+	other := filepath.Join(root, "other")
+	os.MkdirAll(filepath.Join(other, "db"), 0o755)
+	if failure.Code(Claim(other)) != failure.ExitInvalid {
+		t.Fatal("an output directory holding a cache must be refused")
 	}
 }

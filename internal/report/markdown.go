@@ -99,8 +99,13 @@ func Escape(s string) string {
 	return r.Replace(escapeControls(s))
 }
 
-// Code renders s as inline code, safe inside tables.
+// Code renders s as inline code, safe inside tables. An empty string renders
+// as nothing (a pair of backticks with nothing between is no code span: it
+// would show as two backticks).
 func Code(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
 	s = escapeControls(strings.ReplaceAll(s, "\n", " "))
 	s = strings.ReplaceAll(s, "|", `\|`)
 	fence := "`"
@@ -113,13 +118,26 @@ func Code(s string) string {
 	return fence + s + fence
 }
 
-// Link renders a markdown link; an empty URL renders the text alone.
+// Link renders a markdown link to an http(s) URL; any other URL (empty,
+// javascript:, data:) renders the text alone. URLs come from databases and
+// servers: every character that could end the link, split a table cell or
+// start HTML is percent-encoded.
 func Link(text, url string) string {
-	if url == "" {
+	lower := strings.ToLower(url)
+	if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") {
 		return Escape(text)
 	}
-	url = strings.NewReplacer("(", "%28", ")", "%29", " ", "%20").Replace(url)
-	return "[" + Escape(text) + "](" + url + ")"
+	var b strings.Builder
+	for i := 0; i < len(url); i++ {
+		c := url[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-._~:/?#@!$&'*+,;=%[]", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return "[" + Escape(text) + "](" + b.String() + ")"
 }
 
 func escapeHTML(s string) string {

@@ -195,6 +195,21 @@ func (g *lineGuard) Write(p []byte) (int, error) {
 	}
 }
 
+// Flush writes a pending partial line, neutralised, and flushes the writer
+// underneath when it is one of this package's.
+func (g *lineGuard) Flush() error {
+	g.mu.Lock()
+	pending := g.buf
+	g.buf = nil
+	g.mu.Unlock()
+	if len(pending) > 0 {
+		if _, err := io.WriteString(g.w, guardLines(string(pending))); err != nil {
+			return err
+		}
+	}
+	return Flush(g.w)
+}
+
 // GuardLines returns a writer that neutralises every line written through
 // it, for third-party output that cannot be wrapped in StopCommands (for
 // example when it interleaves with this program's own workflow commands).

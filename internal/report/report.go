@@ -6,9 +6,11 @@ package report
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -52,8 +54,10 @@ type Redactor struct {
 	secrets []string
 }
 
-// Add registers a secret. Short values are ignored: masking "a" would
-// destroy every log line without protecting anything.
+// Add registers a secret, with its base64 and base64url encodings at every
+// alignment (a token inside a basic-auth header or a config file is base64),
+// as GitHub's runner does for the values it masks. Short values are ignored:
+// masking "a" would destroy every log line without protecting anything.
 func (r *Redactor) Add(secret string) bool {
 	secret = strings.TrimSpace(secret)
 	if len(secret) < 4 {
@@ -61,13 +65,42 @@ func (r *Redactor) Add(secret string) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range r.secrets {
-		if s == secret {
-			return false
+	if slices.Contains(r.secrets, secret) {
+		return false
+	}
+	// Longest first, so a secret is replaced before a fragment of it.
+	for _, s := range append([]string{secret}, EncodedForms(secret)...) {
+		if !slices.Contains(r.secrets, s) {
+			r.secrets = append(r.secrets, s)
 		}
 	}
-	r.secrets = append(r.secrets, secret)
 	return true
+}
+
+// EncodedForms returns the base64 and base64url text that stands for secret
+// wherever it sits inside encoded data: for each of the three alignments,
+// the characters that depend on the secret's bytes alone. Forms shorter than
+// 8 characters are left out (they would match ordinary text).
+func EncodedForms(secret string) []string {
+	var out []string
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		// The whole value encoded on its own, padding included.
+		if full := enc.EncodeToString([]byte(secret)); len(full) >= 8 && !slices.Contains(out, full) {
+			out = append(out, full)
+		}
+		for shift := range 3 {
+			data := append(make([]byte, shift), secret...)
+			text := enc.EncodeToString(data)
+			// Leading characters hold bits of the bytes before the
+			// secret; trailing ones those after it.
+			start := (shift*8 + 5) / 6
+			end := len(data) / 3 * 4
+			if end-start >= 8 && !slices.Contains(out, text[start:end]) {
+				out = append(out, text[start:end])
+			}
+		}
+	}
+	return out
 }
 
 // Redact returns s with every secret replaced by ***.
@@ -120,10 +153,14 @@ func (rw *redactingWriter) Flush() error {
 	return err
 }
 
-// Flush flushes w if it is a redacting writer.
+// Flush writes out what a writer of this package (redacting, line-guarding)
+// still holds of an unfinished line; other writers are left alone.
 func Flush(w io.Writer) error {
-	if rw, ok := w.(*redactingWriter); ok {
-		return rw.Flush()
+	switch fw := w.(type) {
+	case *redactingWriter:
+		return fw.Flush()
+	case *lineGuard:
+		return fw.Flush()
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,7 +81,7 @@ func TestActionsSinkWritesOutputsSummaryAndMasks(t *testing.T) {
 	var md Markdown
 	md.Heading(2, "Push")
 	a.AddSummary(&md)
-	if err := a.FlushSummary(""); err != nil {
+	if err := a.FlushSummary(); err != nil {
 		t.Fatal(err)
 	}
 	log := stdout.String()
@@ -112,5 +113,37 @@ func TestHumanBytes(t *testing.T) {
 		if got := HumanBytes(n); got != want {
 			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestRedactorHidesEncodedForms: a secret quoted inside base64 data (a
+// basic-auth header, a docker config) is hidden too, at any offset.
+func TestRedactorHidesEncodedForms(t *testing.T) {
+	const secret = "canary/secret+value=42"
+	r := &Redactor{}
+	r.Add(secret)
+	for _, prefix := range []string{"", "u:", "us:", "user:"} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding} {
+			encoded := enc.EncodeToString([]byte(prefix + secret + ":tail"))
+			got := r.Redact("Authorization: Basic " + encoded)
+			for _, form := range []string{secret, encoded} {
+				if strings.Contains(got, form) {
+					t.Errorf("prefix %q: %q survived in %q", prefix, form, got)
+				}
+			}
+			if !strings.Contains(got, "***") {
+				t.Errorf("prefix %q: nothing redacted in %q", prefix, got)
+			}
+			// What decodes from what is left must not hold the secret.
+			rest := strings.TrimPrefix(got, "Authorization: Basic ")
+			for _, part := range strings.Split(rest, "***") {
+				if dec, err := enc.DecodeString(part); err == nil && strings.Contains(string(dec), secret) {
+					t.Errorf("prefix %q: %q still decodes to the secret", prefix, part)
+				}
+			}
+		}
+	}
+	if r.Redact("an ordinary line") != "an ordinary line" {
+		t.Error("ordinary text must pass")
 	}
 }

@@ -50,10 +50,19 @@ func (a *Actions) Infof(format string, args ...any) {
 	io.WriteString(a.out, guardLines(strings.TrimRight(fmt.Sprintf(format, args...), "\n"))+"\n")
 }
 
-func (a *Actions) Warnf(format string, args ...any) { a.gha.Warningf(format, args...) }
+// Warnf writes a warning annotation. The toolkit escapes line breaks in the
+// message; "##[" (the older command syntax, obeyed anywhere in a line) is
+// broken here, so a server's error body quoted in it cannot start one.
+func (a *Actions) Warnf(format string, args ...any) {
+	a.gha.Warningf("%s", guardOldSyntax(fmt.Sprintf(format, args...)))
+}
 
 // Errorf writes an error annotation, shown on the run's page.
-func (a *Actions) Errorf(format string, args ...any) { a.gha.Errorf(format, args...) }
+func (a *Actions) Errorf(format string, args ...any) {
+	a.gha.Errorf("%s", guardOldSyntax(fmt.Sprintf(format, args...)))
+}
+
+func guardOldSyntax(s string) string { return strings.ReplaceAll(s, "##[", `##\[`) }
 
 func (a *Actions) Group(title string) func() {
 	a.gha.Group(title)
@@ -85,8 +94,7 @@ func (a *Actions) AddSummary(md *Markdown) {
 }
 
 // FlushSummary writes the queued summary once, within GitHub's 1 MiB limit.
-// full, when not empty, names where the untruncated summary was saved.
-func (a *Actions) FlushSummary(full string) error {
+func (a *Actions) FlushSummary() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	path := a.getenv("GITHUB_STEP_SUMMARY")
@@ -94,9 +102,6 @@ func (a *Actions) FlushSummary(full string) error {
 		return nil
 	}
 	note := "The summary was cut to fit GitHub's 1 MiB limit."
-	if full != "" {
-		note += " The full summary is in " + full + "."
-	}
 	md := Truncate(a.red.Redact(a.summary.String()), StepSummaryLimit, note)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {

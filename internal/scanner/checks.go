@@ -105,7 +105,7 @@ func checksFrom(ctx context.Context, opts ConfigOptions, ref name.Reference) (Ch
 	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
 		return info, "", err
 	}
-	tmp, err := os.MkdirTemp(opts.CacheDir, ".checks-download-")
+	tmp, err := os.MkdirTemp(opts.CacheDir, checksDownloadPrefix)
 	if err != nil {
 		return info, "", err
 	}
@@ -161,3 +161,7 @@ func moduleVersion(path string) string {
 	}
 	return "dev"
 }
+
+// checksDownloadPrefix names the temporary directory a checks bundle is
+// unpacked into inside the cache directory, before it is swapped in.
+const checksDownloadPrefix = ".checks-download-"

@@ -159,6 +159,10 @@ func downloadDB(ctx context.Context, n normalized, dir string) (repo, digest str
 		"vulnerability DB download failed from every repository (%s): retry later, add a reachable mirror to db-repository, or restore a cached DB and set skip-db-update", strings.Join(failures, "; "))}
 }
 
+// dbDownloadPrefix names the temporary directory a DB download unpacks into
+// inside the cache directory (on its file system, so the rename is atomic).
+const dbDownloadPrefix = ".db-download-"
+
 // downloadFrom pulls one DB artifact through our registry client (auth,
 // retries, user agent from RemoteOptions) and lets Trivy's own OCI artifact
 // code unpack it, into a temporary directory first so a failed download never
@@ -180,7 +184,7 @@ func downloadFrom(ctx context.Context, n normalized, ref name.Reference, dir str
 	if err := os.MkdirAll(n.CacheDir, 0o755); err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp(n.CacheDir, ".db-download-")
+	tmp, err := os.MkdirTemp(n.CacheDir, dbDownloadPrefix)
 	if err != nil {
 		return "", err
 	}

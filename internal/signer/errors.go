@@ -91,6 +91,16 @@ func registryError(ref string, err error) error {
 	return singleLine(fmt.Errorf("%s: %w", ref, err))
 }
 
+// registryFailed tells a registry that could not answer (5xx, 429, a
+// refused or dropped connection) from an answer about the content.
+func registryFailed(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode >= 500 || terr.StatusCode == http.StatusTooManyRequests
+	}
+	return isUnreachable(err)
+}
+
 // lineError keeps the chain of a wrapped error but guarantees the message
 // the user sees is a single line.
 type lineError struct{ err error }

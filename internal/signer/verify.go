@@ -457,6 +457,11 @@ func (v *verifier) bundles(ctx context.Context, d name.Digest, h v1.Hash) ([]Sig
 		ref := d.Context().Digest(m.Digest.String())
 		b, err := ociremote.Bundle(ref, v.sigCheck.RegistryClientOpts...)
 		if err != nil {
+			if registryFailed(err) {
+				// An outage is not "no signature": verification could
+				// not run (exit 1), it did not fail (exit 3).
+				return nil, registryError(ref.String(), fmt.Errorf("read referrer: %w", err))
+			}
 			continue // not a Sigstore bundle (another kind of referrer)
 		}
 		c := SignatureCheck{Format: FormatBundle, Reference: ref.String()}

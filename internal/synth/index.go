@@ -123,15 +123,6 @@ func WriteLayout(dir string, idx v1.ImageIndex) error {
 	return nil
 }
 
-// WriteImageLayout writes a single image as an OCI layout.
-func WriteImageLayout(dir string, img v1.Image) error {
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return fmt.Errorf("write layout %s: %w", dir, err)
-	}
-	return p.AppendImage(img)
-}
-
 // WriteOCIArchive writes idx as a tar of an OCI layout, the format of
 // `docker buildx build --output type=oci,dest=image.tar`.
 func WriteOCIArchive(path string, idx v1.ImageIndex) error {

@@ -58,20 +58,11 @@ type Sigstore struct {
 	logSize       int64
 }
 
-// Option adjusts a Sigstore before it starts.
-type Option func(*Sigstore)
-
-// WithClaims replaces the default token claims.
-func WithClaims(c Claims) Option { return func(s *Sigstore) { s.c = c } }
-
 // Start runs the token endpoint and the CA on 127.0.0.1 until the test ends.
-func Start(t testing.TB, opts ...Option) *Sigstore {
+func Start(t testing.TB) *Sigstore {
 	t.Helper()
 	now := time.Now()
 	s := &Sigstore{RequestToken: "fake-request-token", Issuer: oidc.GitHubActionsIssuer, c: DefaultClaims()}
-	for _, o := range opts {
-		o(s)
-	}
 	var err error
 	if s.tokens, err = newTokenIssuer(s.Issuer); err != nil {
 		t.Fatalf("fakesigstore: token key: %v", err)

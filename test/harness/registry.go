@@ -152,6 +152,8 @@ type FaultRule struct {
 	// Status to answer with (e.g. 500, 429); 0 drops the connection.
 	Status     int
 	RetryAfter string
+	// Body replaces the default error body (e.g. a hostile one).
+	Body string
 	// Delay stalls before answering.
 	Delay time.Duration
 	Times int
@@ -207,7 +209,11 @@ func (f *Faults) Wrap(h http.Handler) http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(fire.Status)
-		io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}`)
+		body := fire.Body
+		if body == "" {
+			body = `{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}`
+		}
+		io.WriteString(w, body)
 	})
 }
 

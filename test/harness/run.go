@@ -100,6 +100,12 @@ type Result struct {
 	Outputs map[string]string
 	Summary string
 	Dir     string
+	// TempDir is the binary's TMPDIR (unless Env set another).
+	TempDir string
+	// EnvFile is the GITHUB_ENV file the step could write.
+	EnvFile string
+	// OutputFile is the GITHUB_OUTPUT file, for checks on its raw form.
+	OutputFile string
 }
 
 // Log is stdout and stderr together, for assertions about what a user reads.
@@ -128,7 +134,12 @@ func Run(t testing.TB, step Step) Result {
 	}
 	home := filepath.Join(tmp, "home")
 	os.MkdirAll(home, 0o755)
+	// The binary's own temp directory, so a test can see what a run leaves
+	// behind there (nothing, by the rules) and no run litters the host's.
+	tmpDir := filepath.Join(tmp, "tmp")
+	os.MkdirAll(tmpDir, 0o755)
 	env := []string{
+		"TMPDIR=" + tmpDir,
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
 		"DOCKER_CONFIG=" + filepath.Join(home, ".docker"),
@@ -173,7 +184,7 @@ func Run(t testing.TB, step Step) Result {
 	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
 	err := cmd.Wait()
 	timer.Stop()
-	res := Result{Stdout: stdout.String(), Stderr: stderr.String(), Dir: dir}
+	res := Result{Stdout: stdout.String(), Stderr: stderr.String(), Dir: dir, TempDir: tmpDir, EnvFile: files["GITHUB_ENV"], OutputFile: files["GITHUB_OUTPUT"]}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

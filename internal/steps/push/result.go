@@ -135,7 +135,7 @@ func (r *Result) Outputs() []report.Output {
 // Summary writes the push section of the job summary.
 func (r *Result) Summary(md *report.Markdown) {
 	md.Heading(2, "Push")
-	md.Paragraph("%s %s · %s · %s · from %s", report.Code(short(r.Digest)), mediaKind(r.MediaType), strings.Join(r.Platforms, ", "), report.HumanBytes(r.Size), report.Escape(r.Source))
+	md.Paragraph("%s %s · %s · %s · from %s", report.Code(short(r.Digest)), mediaKind(r.MediaType), report.Escape(strings.Join(r.Platforms, ", ")), report.HumanBytes(r.Size), report.Escape(r.Source))
 	var rows [][]string
 	for _, t := range r.Targets {
 		tags := make([]string, 0, len(t.Tags))

@@ -246,7 +246,7 @@ func (r *Result) sourceLine() []string {
 			parts = append(parts, "cached")
 		}
 	}
-	parts = append(parts, "reported: "+severityLabel(r.Scan.Severities))
+	parts = append(parts, "reported: "+report.Escape(severityLabel(r.Scan.Severities)))
 	if len(r.Images) > 0 || len(r.Config) == 0 {
 		parts = append(parts, plural(len(r.Images), "image"))
 	}
@@ -275,7 +275,7 @@ func (r *Result) imageSummary(md *report.Markdown, img scanner.ImageResult, info
 		md.Paragraph("Tags: %s", codeList(img.Tags))
 	}
 	if e := info.ECR; e != nil {
-		line := fmt.Sprintf("ECR %s scanning, status %s", e.Kind, report.Code(e.Status))
+		line := fmt.Sprintf("ECR %s scanning, status %s", report.Escape(e.Kind), report.Code(e.Status))
 		if !e.CompletedAt.IsZero() {
 			line += ", completed " + e.CompletedAt.UTC().Format("2006-01-02 15:04 MST")
 		}
@@ -379,7 +379,7 @@ func findingRows(fs []scanner.Finding, platforms bool) [][]string {
 		if f.Kind == scanner.KindSecret {
 			pkg = fmt.Sprintf("%s:%d", f.PkgPath, f.Line)
 		}
-		row := []string{f.Severity, report.Link(f.ID, f.PrimaryURL), report.Code(orDash(pkg)), report.Code(orDash(f.InstalledVersion)), fixedCell(f)}
+		row := []string{report.Escape(f.Severity), report.Link(f.ID, f.PrimaryURL), report.Code(orDash(pkg)), report.Code(orDash(f.InstalledVersion)), fixedCell(f)}
 		if platforms {
 			row = append(row, report.Escape(strings.Join(f.Platforms, ", ")))
 		}

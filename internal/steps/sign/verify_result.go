@@ -77,7 +77,11 @@ func (p Policy) describe(md bool) string {
 	if p.RequireTlog {
 		parts = append(parts, "a transparency-log entry")
 	}
-	return strings.Join(parts, ", ") + "; trust: " + p.TrustedRoot
+	trust := p.TrustedRoot
+	if md {
+		trust = report.Escape(trust)
+	}
+	return strings.Join(parts, ", ") + "; trust: " + trust
 }
 
 // Outputs are the verify outputs of the inputs table.
