@@ -14,14 +14,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/localregistry"
+	"github.com/registry-actions/registry/internal/demo/synth"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/failure"
-	"github.com/registry-actions/registry/internal/localregistry"
 	"github.com/registry-actions/registry/internal/outdir"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/steps/sign"
-	"github.com/registry-actions/registry/internal/synth"
-	"github.com/registry-actions/registry/internal/vulndb"
 )
 
 // The demo runs the whole job — every stage — on an embedded default: a

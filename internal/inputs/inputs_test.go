@@ -1,11 +1,14 @@
 package inputs
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/registry-actions/registry/internal/failure"
 )
 
 func TestSplitListAcceptsNewlinesCommasAndBlanks(t *testing.T) {
@@ -142,5 +145,17 @@ func TestTableIsWellFormed(t *testing.T) {
 			t.Errorf("output %q is malformed or duplicated", o.Name)
 		}
 		outs[o.Name] = true
+	}
+}
+
+func TestAnInputMissingFromTheTableIsTheProgramsFailureNotTheCallers(t *testing.T) {
+	v := NewValues(map[string]string{"not-an-input": "x"})
+	if got := v.String("not-an-input"); got != "" {
+		t.Fatalf("unknown input read as %q", got)
+	}
+	v.Fail(errors.New("input \"timeout\": bad"))
+	err := v.Err()
+	if err == nil || failure.Code(err) != failure.ExitFailed || !strings.Contains(err.Error(), "bug") {
+		t.Fatalf("want a failure (exit 1) reporting a bug, got %v (exit %d)", err, failure.Code(err))
 	}
 }

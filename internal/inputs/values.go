@@ -19,6 +19,9 @@ import (
 type Values struct {
 	raw  map[string]string
 	errs []error
+	// bugs are names asked for that the table does not hold: a defect of
+	// this program, reported as a failure rather than the caller's input.
+	bugs []error
 }
 
 // NewValues wraps raw values keyed by input name.
@@ -40,8 +43,8 @@ func (v *Values) IsSet(name string) bool { return strings.TrimSpace(v.raw[name])
 func (v *Values) Raw(name string) string {
 	in, ok := Lookup(name)
 	if !ok {
-		// A programming error: every input must be in the table.
-		panic(fmt.Sprintf("input %q is not in the inputs table", name))
+		v.bugs = append(v.bugs, fmt.Errorf("input %q is not in the inputs table: this is a bug in registry, please report it", name))
+		return ""
 	}
 	if s := strings.TrimSpace(v.raw[name]); s != "" {
 		return s
@@ -110,8 +113,14 @@ func (v *Values) Duration(name string) (d time.Duration, ok bool) {
 // Fail records a validation error found by a stage while reading its inputs.
 func (v *Values) Fail(err error) { v.errs = append(v.errs, err) }
 
-// Err returns every parse error met so far as one InvalidError, or nil.
-func (v *Values) Err() error { return failure.Invalid(errors.Join(v.errs...)) }
+// Err returns every parse error met so far as one InvalidError, or nil; a
+// name missing from the table comes first, as the program's own failure.
+func (v *Values) Err() error {
+	if len(v.bugs) > 0 {
+		return errors.Join(v.bugs...)
+	}
+	return failure.Invalid(errors.Join(v.errs...))
+}
 
 // SplitList splits on newlines and commas, trims spaces and drops blanks.
 func SplitList(s string) []string {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/internal/lifecycle"
 	"github.com/registry-actions/registry/test/fakeecr"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
 	"github.com/registry-actions/registry/internal/ghcr"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/test/fakegithub"

@@ -18,7 +18,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/lifecycle"
 	"github.com/registry-actions/registry/test/fakeecr"

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/internal/lifecycle"
 )

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
 	"github.com/registry-actions/registry/internal/inventory"
 	"github.com/registry-actions/registry/internal/lifecycle"
 	"github.com/registry-actions/registry/test/fakeecr"

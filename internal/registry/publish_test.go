@@ -14,8 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/internal/registry"
-	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/test/harness"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/aquasecurity/trivy/pkg/types"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 )
 
 // TestTrivyCLIAgrees scans the sample index with the `trivy image` CLI built

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 )
 
 func TestAssembleExternalFindings(t *testing.T) {

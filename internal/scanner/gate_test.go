@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 )
 
 // scanFixture scans the sample index with opts and returns the result.

@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 )
 
 func TestFastGunzipReadsWhatGoContainerRegistryReads(t *testing.T) {

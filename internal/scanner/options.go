@@ -2,7 +2,7 @@
 // a library: every platform of an index, layers shared between platforms
 // analysed once, findings merged across platforms, the vulnerability DB pulled
 // from an ordered list of mirrors, and the pass/fail gate kept separate from
-// what is reported. It is the only package, with internal/vulndb, that imports
+// what is reported. It is the only package, with internal/demo/vulndb, that imports
 // Trivy.
 package scanner
 

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 )
 
 func writeLayout(t *testing.T) string {

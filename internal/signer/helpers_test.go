@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
-	"github.com/registry-actions/registry/internal/localregistry"
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/localregistry"
+	"github.com/registry-actions/registry/internal/demo/synth"
 )
 
 // testRegistry is a registry the tests push fixtures to.

@@ -15,9 +15,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/registry-actions/registry/internal/demo/synth"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/inputs"
-	"github.com/registry-actions/registry/internal/synth"
-	"github.com/registry-actions/registry/internal/vulndb"
 	"github.com/registry-actions/registry/test/harness"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/steps/push"
-	"github.com/registry-actions/registry/internal/vulndb"
 	"github.com/registry-actions/registry/test/fakedocker"
 	"github.com/registry-actions/registry/test/harness"
 )

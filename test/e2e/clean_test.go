@@ -19,8 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/test/fakeecr"
 	"github.com/registry-actions/registry/test/fakegithub"
 	"github.com/registry-actions/registry/test/harness"

@@ -17,7 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/test/faultproxy"
 	"github.com/registry-actions/registry/test/harness"
 )

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/test/harness"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/test/fakeecr"
 	"github.com/registry-actions/registry/test/harness"
 )

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/test/configfixture"
 	"github.com/registry-actions/registry/test/fakeecr"
 	"github.com/registry-actions/registry/test/fakek8s"

@@ -24,7 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/test/fakeecr"
 	"github.com/registry-actions/registry/test/harness"
 	"github.com/registry-actions/registry/test/sarifschema"

@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/internal/oidc"
-	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/test/fakesigstore"
 	"github.com/registry-actions/registry/test/harness"
 )

@@ -12,7 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/test/faultproxy"
 	"github.com/registry-actions/registry/test/harness"
 )

@@ -32,7 +32,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/synth"
 )
 
 // Variables that configure the stand-in.

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/registry-actions/registry/internal/localregistry"
+	"github.com/registry-actions/registry/internal/demo/localregistry"
 )
 
 // Registry is a running test registry.

@@ -30,9 +30,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/inputs"
 	"github.com/registry-actions/registry/internal/steps/push"
-	"github.com/registry-actions/registry/internal/vulndb"
 	"github.com/registry-actions/registry/test/fakedocker"
 	"github.com/registry-actions/registry/test/harness"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
 	"github.com/registry-actions/registry/internal/lifecycle"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/steps/clean"

@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/cleanfixture"
+	"github.com/registry-actions/registry/internal/demo/cleanfixture"
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/ghcr"
 	"github.com/registry-actions/registry/internal/inventory"

@@ -14,10 +14,10 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
-	"github.com/registry-actions/registry/internal/vulndb"
 	"github.com/registry-actions/registry/test/fakedocker"
 )
 

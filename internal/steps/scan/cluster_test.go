@@ -12,9 +12,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/report"
-	"github.com/registry-actions/registry/internal/vulndb"
 	"github.com/registry-actions/registry/test/fakek8s"
 )
 

@@ -13,11 +13,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/ecr"
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
-	"github.com/registry-actions/registry/internal/vulndb"
 )
 
 const ecrHost = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

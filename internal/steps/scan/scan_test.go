@@ -20,11 +20,11 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/scanner"
-	"github.com/registry-actions/registry/internal/vulndb"
 )
 
 var fixtureTime = time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)

@@ -19,11 +19,11 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/internal/failure"
 	"github.com/registry-actions/registry/internal/registry"
 	"github.com/registry-actions/registry/internal/report"
 	"github.com/registry-actions/registry/internal/signer"
-	"github.com/registry-actions/registry/internal/synth"
 	"github.com/registry-actions/registry/test/fakesigstore"
 )
 

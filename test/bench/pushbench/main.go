@@ -25,8 +25,8 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/registry-actions/registry/internal/localregistry"
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/localregistry"
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/test/bench/benchutil"
 )
 

@@ -20,8 +20,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/registry-actions/registry/internal/localregistry"
-	"github.com/registry-actions/registry/internal/vulndb"
+	"github.com/registry-actions/registry/internal/demo/localregistry"
+	"github.com/registry-actions/registry/internal/demo/vulndb"
 	"github.com/registry-actions/registry/test/bench/benchutil"
 )
 

@@ -17,8 +17,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/registry-actions/registry/internal/localregistry"
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/localregistry"
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/test/bench/benchutil"
 )
 

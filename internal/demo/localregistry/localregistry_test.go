@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/registry-actions/registry/internal/localregistry"
-	"github.com/registry-actions/registry/internal/synth"
+	"github.com/registry-actions/registry/internal/demo/localregistry"
+	"github.com/registry-actions/registry/internal/demo/synth"
 )
 
 func TestTLSAndBasicAuthAndDeletes(t *testing.T) {

@@ -137,7 +137,11 @@ func fill(tx *bolt.Tx) error {
 		}
 	}
 	for _, v := range Vulnerabilities {
-		if err := dbc.PutVulnerability(tx, v.ID, toDBVulnerability(v)); err != nil {
+		vuln, err := toDBVulnerability(v)
+		if err != nil {
+			return err
+		}
+		if err := dbc.PutVulnerability(tx, v.ID, vuln); err != nil {
 			return err
 		}
 		if err := dbc.PutVulnerabilityID(tx, v.ID); err != nil {
@@ -147,7 +151,7 @@ func fill(tx *bolt.Tx) error {
 	return nil
 }
 
-func toDBVulnerability(v Vulnerability) dbtypes.Vulnerability {
+func toDBVulnerability(v Vulnerability) (dbtypes.Vulnerability, error) {
 	out := dbtypes.Vulnerability{
 		Title:       v.Title,
 		Description: v.Description,
@@ -157,19 +161,18 @@ func toDBVulnerability(v Vulnerability) dbtypes.Vulnerability {
 		out.Description = v.Title + " (fictional advisory in the offline fixture DB)."
 	}
 	if v.Severity == "" {
-		return out
+		return out, nil
 	}
 	sev, err := dbtypes.NewSeverity(v.Severity)
 	if err != nil {
-		// Fixture data is static; a typo is a programming error.
-		panic(fmt.Sprintf("fixture %s: %v", v.ID, err))
+		return out, fmt.Errorf("fixture %s: %w", v.ID, err)
 	}
 	src := dbtypes.SourceID(v.SeveritySource)
 	out.VendorSeverity = dbtypes.VendorSeverity{src: sev}
 	if v.CVSSv3Score != 0 {
 		out.CVSS = dbtypes.VendorCVSS{src: {V3Vector: v.CVSSv3Vector, V3Score: v.CVSSv3Score}}
 	}
-	return out
+	return out, nil
 }
 
 // Archive returns the DB as db.tar.gz, the single layer of Trivy's DB artifact.
