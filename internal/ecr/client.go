@@ -12,26 +12,15 @@ package ecr
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
-	"github.com/registry-actions/registry/internal/report"
-)
-
-// Defaults for the SDK retryer. Throttling backs off from 1 s doubling up to
-// MaxBackoff, so eight attempts ride out roughly a minute of throttling.
-const (
-	defaultMaxAttempts = 8
-	defaultMaxBackoff  = 20 * time.Second
+	"github.com/registry-actions/registry/internal/awsconfig"
 )
 
 // Options configures a Client. Only Region is usually needed; everything else
@@ -77,41 +66,12 @@ func (c *Client) httpClient() *http.Client {
 // New loads the AWS configuration and returns a client. It does not contact
 // AWS: missing or invalid credentials surface on the first call.
 func New(ctx context.Context, opts Options) (*Client, error) {
-	maxAttempts := opts.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = defaultMaxAttempts
-	}
-	maxBackoff := opts.MaxBackoff
-	if maxBackoff <= 0 {
-		maxBackoff = defaultMaxBackoff
-	}
-
-	loadOpts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.MaxBackoff = maxBackoff
-				// The client-side retry quota would fail calls outright during a
-				// long throttling episode; the bounded attempts are limit enough.
-				o.RateLimiter = ratelimit.None
-			})
-		}),
-	}
-	if opts.Region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
-	}
-	if opts.HTTPClient != nil {
-		loadOpts = append(loadOpts, config.WithHTTPClient(opts.HTTPClient))
-	}
-	if opts.Credentials != nil {
-		loadOpts = append(loadOpts, config.WithCredentialsProvider(opts.Credentials))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	cfg, err := awsconfig.Load(ctx, awsconfig.Options{
+		Region: opts.Region, HTTPClient: opts.HTTPClient, Credentials: opts.Credentials,
+		MaxAttempts: opts.MaxAttempts, MaxBackoff: opts.MaxBackoff,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %s", report.OneLine(err.Error()))
-	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION (aws-actions/configure-aws-credentials sets it from its aws-region input)")
+		return nil, err
 	}
 	if cfg.Credentials != nil {
 		cfg.Credentials = taggedCredentials{inner: cfg.Credentials}

@@ -14,13 +14,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/registry-actions/registry/internal/awsconfig"
 	"github.com/registry-actions/registry/internal/report"
 )
 
@@ -74,34 +72,11 @@ type Client struct {
 
 // New loads the AWS configuration. It does not contact AWS.
 func New(ctx context.Context, opts Options) (*Client, error) {
-	attempts := opts.MaxAttempts
-	if attempts <= 0 {
-		attempts = 8
-	}
-	load := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = attempts
-				o.MaxBackoff = 20 * time.Second
-				o.RateLimiter = ratelimit.None
-			})
-		}),
-	}
-	if opts.Region != "" {
-		load = append(load, config.WithRegion(opts.Region))
-	}
-	if opts.HTTPClient != nil {
-		load = append(load, config.WithHTTPClient(opts.HTTPClient))
-	}
-	if opts.Credentials != nil {
-		load = append(load, config.WithCredentialsProvider(opts.Credentials))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := awsconfig.Load(ctx, awsconfig.Options{
+		Region: opts.Region, HTTPClient: opts.HTTPClient, Credentials: opts.Credentials, MaxAttempts: opts.MaxAttempts,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %s", report.OneLine(err.Error()))
-	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: set AWS_REGION (aws-actions/configure-aws-credentials sets it from its aws-region input)")
+		return nil, err
 	}
 	api := inspector2.NewFromConfig(cfg, func(o *inspector2.Options) {
 		if opts.Endpoint != "" {

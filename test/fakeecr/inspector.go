@@ -252,14 +252,6 @@ func (s *Server) wireInspector(i int, f InspectorFinding, typ, resType, status s
 		w.InspectorScoreDetails = &inspectorScoreDetails{AdjustedCvss: cvssScoreDetails{Score: f.Score, ScoringVector: f.CVSSVector, ScoreSource: "NVD", Version: "3.1"}}
 		w.PackageVulnerabilityDetails.Cvss = []cvssScore{{BaseScore: f.Score, ScoringVector: f.CVSSVector, Source: "NVD", Version: "3.1"}}
 	}
-	if f.SourceURL != "" {
-		w.Remediation = &remediation{Recommendation: recommendation{URL: f.SourceURL, Text: "None Provided"}}
-	}
-	for _, p := range f.Packages {
-		w.PackageVulnerabilityDetails.VulnerablePackages = append(w.PackageVulnerabilityDetails.VulnerablePackages, vulnerablePackage{
-			Arch: p.Arch, Epoch: p.Epoch, FilePath: p.FilePath, Name: p.Name, PackageManager: p.PackageManager,
-			Release: p.Release, Version: p.Version, FixedInVersion: p.FixedInVersion,
-		})
-	}
+	w.Remediation, w.PackageVulnerabilityDetails.VulnerablePackages = f.wireRemediationAndPackages()
 	return w
 }

@@ -727,16 +727,25 @@ func (s *Server) wireEnhanced(img *Image, i int, f EnhancedFinding) enhancedFind
 		w.ScoreDetails = &scoreDetails{Cvss: cvssScoreDetails{Score: f.Score, ScoringVector: f.CVSSVector, ScoreSource: "NVD", Version: "3.1"}}
 		w.PackageVulnerabilityDetails.Cvss = []cvssScore{{BaseScore: f.Score, ScoringVector: f.CVSSVector, Source: "NVD", Version: "3.1"}}
 	}
+	w.Remediation, w.PackageVulnerabilityDetails.VulnerablePackages = f.wireRemediationAndPackages()
+	return w
+}
+
+// wireRemediationAndPackages is the part of a finding's wire form that ECR's
+// enhanced findings and Inspector's share.
+func (f EnhancedFinding) wireRemediationAndPackages() (*remediation, []vulnerablePackage) {
+	var rem *remediation
 	if f.SourceURL != "" {
-		w.Remediation = &remediation{Recommendation: recommendation{URL: f.SourceURL, Text: "None Provided"}}
+		rem = &remediation{Recommendation: recommendation{URL: f.SourceURL, Text: "None Provided"}}
 	}
+	var pkgs []vulnerablePackage
 	for _, p := range f.Packages {
-		w.PackageVulnerabilityDetails.VulnerablePackages = append(w.PackageVulnerabilityDetails.VulnerablePackages, vulnerablePackage{
+		pkgs = append(pkgs, vulnerablePackage{
 			Arch: p.Arch, Epoch: p.Epoch, FilePath: p.FilePath, Name: p.Name, PackageManager: p.PackageManager,
 			Release: p.Release, Version: p.Version, FixedInVersion: p.FixedInVersion,
 		})
 	}
-	return w
+	return rem, pkgs
 }
 
 func shortDigest(d string) string {
