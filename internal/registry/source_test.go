@@ -168,7 +168,7 @@ func TestCorruptOCIArchiveLayerIsCaught(t *testing.T) {
 	dir := layoutOf(t, idx)
 	editFile(t, blobPath(dir, parts.layer), flipMiddle)
 	archive := filepath.Join(t.TempDir(), "image.tar")
-	if err := synth.TarDir(dir, archive); err != nil {
+	if err := synth.TarDir(dir, archive, ""); err != nil {
 		t.Fatal(err)
 	}
 	src, err := open(context.Background(), c, "oci-archive:"+archive)
@@ -203,7 +203,7 @@ func TestCorruptDockerSaveLayerIsCaught(t *testing.T) {
 	mf, _ := json.Marshal([]map[string]any{{"Config": cfgName.Hex + ".json", "RepoTags": []string{"app:v1"}, "Layers": []string{"layer1/layer.tar"}}})
 	os.WriteFile(filepath.Join(dir, "manifest.json"), mf, 0o644)
 	archive := filepath.Join(t.TempDir(), "saved.tar")
-	if err := synth.TarDir(dir, archive); err != nil {
+	if err := synth.TarDir(dir, archive, ""); err != nil {
 		t.Fatal(err)
 	}
 	src, err := open(context.Background(), c, archive)

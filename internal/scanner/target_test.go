@@ -1,13 +1,9 @@
 package scanner
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
-	"io"
-	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/registry-actions/registry/internal/demo/synth"
 	"github.com/registry-actions/registry/internal/demo/vulndb"
 )
 
@@ -33,55 +30,12 @@ func writeLayout(t *testing.T) string {
 	return dir
 }
 
-// tarDir packs a directory the way `tar -C dir -cf out .` would.
-func tarDir(t *testing.T, dir, out string) {
-	t.Helper()
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		hdr, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		hdr.Name = "./" + filepath.ToSlash(rel)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		src, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		_, err = io.Copy(tw, src)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestScanLocalTargets(t *testing.T) {
 	dir := writeLayout(t)
 	archive := filepath.Join(t.TempDir(), "app.oci.tar")
-	tarDir(t, dir, archive)
+	if err := synth.TarDir(dir, archive, "./"); err != nil {
+		t.Fatal(err)
+	}
 
 	alpine, err := vulndb.AlpineImage()
 	if err != nil {

@@ -430,7 +430,7 @@ func badInputRows() []badInput {
 		{name: "OCI archive of a tampered layout", in: push("source", "tampered.tar", "images", "{reg}/team/fresh"), setup: func(t *testing.T, ws string) {
 			dir := layoutCopy(t, ws, "tampered")
 			flipByte(t, layerBlob(t, dir), 7)
-			if err := synth.TarDir(dir, filepath.Join(ws, "tampered.tar")); err != nil {
+			if err := synth.TarDir(dir, filepath.Join(ws, "tampered.tar"), ""); err != nil {
 				t.Fatal(err)
 			}
 		}, code: 2, fix: "re-export or rebuild the image"},

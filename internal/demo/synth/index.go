@@ -134,11 +134,12 @@ func WriteOCIArchive(path string, idx v1.ImageIndex) error {
 	if err := WriteLayout(tmp, idx); err != nil {
 		return err
 	}
-	return TarDir(tmp, path)
+	return TarDir(tmp, path, "")
 }
 
-// TarDir writes the files under dir into a tar at path.
-func TarDir(dir, path string) error {
+// TarDir writes the files under dir into a tar at path, each name behind
+// prefix ("./" is how `tar -C dir -cf out .` names them).
+func TarDir(dir, path, prefix string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func TarDir(dir, path string) error {
 		if err != nil {
 			return err
 		}
-		hdr.Name = filepath.ToSlash(rel)
+		hdr.Name = prefix + filepath.ToSlash(rel)
 		if d.IsDir() {
 			hdr.Name += "/"
 		}
