@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/registry-actions/registry/test/fakeecr"
 	"github.com/registry-actions/registry/test/fakegithub"
+	"github.com/registry-actions/registry/test/fakesigstore"
 	"github.com/registry-actions/registry/test/harness"
 )
 
@@ -30,6 +32,7 @@ const (
 	canaryECRPassword      = "canary-ecr-pw-55aa"
 	canaryAWSSecret        = "canary/aws+secret=key-8b3c"
 	canaryBuildSecret      = "canary-build-secret-77e1"
+	canaryOIDCRequest      = "canary-oidc-request-token-6f0d"
 )
 
 // leakForms lists each canary with its encodings and the encodings of the
@@ -45,7 +48,7 @@ func leakForms() map[string]string {
 	for label, c := range map[string]string{
 		"registry-password": canaryRegistryPassword, "github-token": canaryGitHubToken, "key-password": canaryKeyPassword,
 		"trivy-server-token": canaryTrivyToken, "ECR password": canaryECRPassword, "AWS_SECRET_ACCESS_KEY": canaryAWSSecret,
-		"secrets (build)": canaryBuildSecret,
+		"secrets (build)": canaryBuildSecret, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": canaryOIDCRequest,
 	} {
 		add(label, c)
 	}
@@ -147,8 +150,10 @@ func TestNoSecretLeaksFromAnyStage(t *testing.T) {
 		"key-password": canaryKeyPassword, "trivy-server-token": canaryTrivyToken,
 		"secrets": "NPM_TOKEN=" + canaryBuildSecret,
 	}
-	run := func(what string, code int, in map[string]string) harness.Result {
+	runWith := func(what string, code int, in, extraEnv map[string]string) harness.Result {
 		t.Helper()
+		stepEnv := maps.Clone(env)
+		maps.Copy(stepEnv, extraEnv)
 		all := map[string]string{}
 		for k, v := range secrets {
 			all[k] = v
@@ -156,12 +161,16 @@ func TestNoSecretLeaksFromAnyStage(t *testing.T) {
 		for k, v := range in {
 			all[k] = v
 		}
-		res := harness.Run(t, harness.Step{Dir: ws, Inputs: all, Env: env})
+		res := harness.Run(t, harness.Step{Dir: ws, Inputs: all, Env: stepEnv})
 		if res.Code != code {
 			t.Errorf("%s: exit %d, want %d\n%s", what, res.Code, code, res.Log())
 		}
 		noLeak(t, what, res)
 		return res
+	}
+	run := func(what string, code int, in map[string]string) harness.Result {
+		t.Helper()
+		return runWith(what, code, in, nil)
 	}
 	repo := plain.Host + "/team/app"
 
@@ -172,6 +181,13 @@ func TestNoSecretLeaksFromAnyStage(t *testing.T) {
 		"key": "cosign.key", "tlog-upload": "false", "attest": "vuln,sbom",
 		"public-key": "cosign.pub", "require-attestations": "vuln,sbom", "keep-tagged": "5",
 	})
+	// Keyless signing with the runner's OIDC request token, and with a
+	// Fulcio that refuses the certificate.
+	sigstore := fakesigstore.Start(t)
+	sigstore.RequestToken = canaryOIDCRequest
+	runWith("sign keyless", 0, map[string]string{"stage": "sign", "images": repo + ":v1", "key-password": "", "fulcio-url": sigstore.FulcioURL, "rekor-url": sigstore.RekorURL}, sigstore.Env())
+	sigstore.FailFulcio(http.StatusInternalServerError)
+	runWith("sign keyless, Fulcio failing", 1, map[string]string{"stage": "sign", "images": repo + ":v1", "key-password": "", "fulcio-url": sigstore.FulcioURL, "rekor-url": sigstore.RekorURL}, sigstore.Env())
 	run("push to ECR", 0, map[string]string{"stage": "push", "source": "image", "images": ecrHost + "/team/app", "tags": "v1", "ecr-create-repository": "true"})
 	// ghcr.io takes the workflow token with GITHUB_ACTOR (registry-username
 	// would replace the actor).
