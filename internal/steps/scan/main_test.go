@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/registry-actions/registry/internal/scanner"
 	"github.com/registry-actions/registry/test/fakeecr"
 )
 
@@ -11,5 +12,9 @@ import (
 // machine's AWS configuration.
 func TestMain(m *testing.M) {
 	fakeecr.IsolateAWS()
-	os.Exit(m.Run())
+	code := m.Run()
+	// Trivy keeps a temporary directory for the process; the program removes
+	// it at exit, and so do the tests.
+	_ = scanner.RemoveTempDir()
+	os.Exit(code)
 }
