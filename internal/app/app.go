@@ -68,16 +68,17 @@ func Main(ctx context.Context, pio IO) int {
 	// workflow commands, so it cannot sit inside ::stop-commands::; each of
 	// its lines is neutralised instead.
 	trivyLog := report.GuardLines(red.Writer(engineLog))
-	configureEngineLogging(trivyLog, pio.Getenv("RUNNER_DEBUG") == "1")
 	defer report.Flush(trivyLog)
+	engine := report.NewRedirect(trivyLog)
+	configureEngineLogging(engine, pio.Getenv("RUNNER_DEBUG") == "1")
 	if action {
-		return runAction(ctx, pio, red)
+		return runAction(ctx, pio, red, engine)
 	}
-	return runCLI(ctx, pio, red)
+	return runCLI(ctx, pio, red, engine)
 }
 
 // runAction reads inputs the way a runner passes them.
-func runAction(ctx context.Context, pio IO, red *report.Redactor) int {
+func runAction(ctx context.Context, pio IO, red *report.Redactor, engine *report.Redirect) int {
 	gha := githubactions.New(githubactions.WithGetenv(pio.Getenv), githubactions.WithWriter(io.Discard))
 	raw := map[string]string{}
 	for _, in := range inputs.All() {
@@ -91,7 +92,7 @@ func runAction(ctx context.Context, pio IO, red *report.Redactor) int {
 		sink.Errorf("%s", err)
 		return failure.ExitInvalid
 	}
-	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask, Redactor: red}
+	run := &Run{IO: pio, Values: values, Log: sink, Mask: sink.Mask, Redactor: red, EngineLog: engine}
 	_, err = run.Chain(ctx, chain, func(st inputs.Stage, res report.Result, outs []report.Output) {
 		checked, err := stageOutputs(st, outs)
 		if err != nil {
@@ -123,11 +124,21 @@ type Run struct {
 	// Redactor hides secrets in third-party output the run passes through
 	// (buildx's progress).
 	Redactor *report.Redactor
+	// EngineLog is where Trivy's log goes; a scan running beside push
+	// redirects it to its own deferred log. Nil leaves it alone.
+	EngineLog *report.Redirect
 	// Registry is the one client every stage of the chain uses (one token
 	// per registry for the whole chain); Chain builds it from the inputs.
 	Registry *registry.Client
 	// State carries what earlier stages produced to later ones.
 	State State
+
+	// onPushReady, set while a push runs whose scan may start beside it,
+	// receives the image push is about to write (see early.go).
+	onPushReady func(view *registry.Source, digest string, pushed []string)
+	// scanBeforeWrite is the scan stage's BeforeWrite when it runs beside
+	// push.
+	scanBeforeWrite func(ctx context.Context) error
 }
 
 // StageResult pairs a stage with what it returned, for --json.
@@ -158,8 +169,16 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([
 		return nil, err
 	}
 	r.startSignKey(ctx, chain)
+	// push keeps its local source open for the scan after it; whatever no
+	// stage took is closed with the chain.
+	defer func() {
+		if r.State.Source != nil {
+			r.State.Source.Close()
+		}
+	}()
 	var results []StageResult
-	for _, st := range chain {
+	var early *earlyScan
+	for i, st := range chain {
 		runner, ok := runnerFor(st)
 		if !ok {
 			return results, failure.Invalidf("stage %q is not available in this build", st)
@@ -172,8 +191,32 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([
 			stageCtx, cancel = context.WithTimeout(ctx, timeout)
 		}
 		started := time.Now()
-		res, err := runner(stageCtx, r)
-		if err != nil && stageCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		var res report.Result
+		var err error
+		deadline, beside := false, ""
+		switch {
+		case st == inputs.Scan && early != nil:
+			// Started beside push; its time counts from then.
+			res, err, deadline = early.finish(r, r.Log)
+			started, early, beside = early.started, nil, " (it read the image from the source while push uploaded it)"
+
+		case r.scanCanStartEarly(chain, i):
+			r.onPushReady = func(view *registry.Source, digest string, pushed []string) {
+				early = r.startEarlyScan(ctx, timeout, view, digest, pushed)
+			}
+			res, err = runner(stageCtx, r)
+			r.onPushReady = nil
+			if early != nil {
+				early.pushDone(err)
+				if err != nil {
+					early = nil
+				}
+			}
+		default:
+			res, err = runner(stageCtx, r)
+		}
+		deadline = deadline || stageCtx.Err() == context.DeadlineExceeded
+		if err != nil && deadline && ctx.Err() == nil {
 			err = timedOut(st, timeout, err)
 		}
 		cancel()
@@ -186,7 +229,7 @@ func (r *Run) Chain(ctx context.Context, chain []inputs.Stage, emit emitFunc) ([
 			results = append(results, sr)
 			return results, err
 		}
-		r.Log.Infof("%s finished in %s", st, time.Since(started).Round(time.Millisecond))
+		r.Log.Infof("%s finished in %s%s", st, time.Since(started).Round(time.Millisecond), beside)
 		results = append(results, sr)
 	}
 	return results, nil

@@ -29,7 +29,7 @@ func run(t *testing.T, env map[string]string, args ...string) (int, string, stri
 // table disagree.
 func TestCLIFlagsComeFromTheInputsTable(t *testing.T) {
 	exit := 0
-	root := newRootCommand(context.Background(), IO{}, &report.Redactor{}, &exit)
+	root := newRootCommand(context.Background(), IO{}, &cliOptions{red: &report.Redactor{}}, &exit)
 	names := func(fs *pflag.FlagSet) []string {
 		var n []string
 		fs.VisitAll(func(f *pflag.Flag) {

@@ -21,11 +21,13 @@ type cliOptions struct {
 	summaryFile string
 	// red hides secrets in everything the run prints.
 	red *report.Redactor
+	// engine is where Trivy's log goes (see Run.EngineLog).
+	engine *report.Redirect
 }
 
-func runCLI(ctx context.Context, pio IO, red *report.Redactor) int {
+func runCLI(ctx context.Context, pio IO, red *report.Redactor, engine *report.Redirect) int {
 	exit := failure.ExitOK
-	root := newRootCommand(ctx, pio, red, &exit)
+	root := newRootCommand(ctx, pio, &cliOptions{red: red, engine: engine}, &exit)
 	root.SetArgs(pio.Args)
 	root.SetOut(pio.Stdout)
 	root.SetErr(pio.Stderr)
@@ -41,8 +43,7 @@ func runCLI(ctx context.Context, pio IO, red *report.Redactor) int {
 	return exit
 }
 
-func newRootCommand(ctx context.Context, pio IO, red *report.Redactor, exit *int) *cobra.Command {
-	opts := &cliOptions{red: red}
+func newRootCommand(ctx context.Context, pio IO, opts *cliOptions, exit *int) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "registry",
 		Short: "Push, scan, sign and clean container images in any OCI registry, ECR and GHCR",
@@ -226,7 +227,7 @@ func runChainCLI(ctx context.Context, pio IO, chain []inputs.Stage, raw map[stri
 		actions = report.NewActions(io.Discard, pio.Getenv, red)
 	}
 	var summary report.Markdown
-	run := &Run{IO: pio, Values: values, Log: console, Mask: console.Mask, Redactor: red}
+	run := &Run{IO: pio, Values: values, Log: console, Mask: console.Mask, Redactor: red, EngineLog: opts.engine}
 	stdout := red.Writer(pio.Stdout)
 	defer report.Flush(stdout)
 	// The text rendering carries tags, platforms and findings from outside

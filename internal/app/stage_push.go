@@ -32,6 +32,7 @@ func runPush(ctx context.Context, r *Run) (report.Result, error) {
 		},
 		Log:        r.Log,
 		KeepSource: true,
+		Ready:      r.onPushReady,
 	}
 	if v.IsSet("context") {
 		opts.Build = buildOptions(r)

@@ -82,8 +82,9 @@ func runScan(ctx context.Context, r *Run) (report.Result, error) {
 	}
 	fast := registry.New(registry.Options{UserAgent: version.UserAgent(), Insecure: insecure, Retry: dbRetry})
 	opts := scan.Options{
-		Targets: targets,
-		Scanner: v.String("scanner"),
+		BeforeWrite: r.scanBeforeWrite,
+		Targets:     targets,
+		Scanner:     v.String("scanner"),
 		Trivy: scanner.Options{
 			Severities:         v.List("severity"),
 			IgnoreUnfixed:      v.Bool("ignore-unfixed"),

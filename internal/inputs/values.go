@@ -3,6 +3,7 @@ package inputs
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,6 +31,12 @@ func NewValues(raw map[string]string) *Values {
 		raw = map[string]string{}
 	}
 	return &Values{raw: raw}
+}
+
+// Clone is a copy with the same raw values and no errors, for a stage that
+// reads its inputs on another goroutine.
+func (v *Values) Clone() *Values {
+	return &Values{raw: maps.Clone(v.raw)}
 }
 
 // Set replaces the raw value of an input; tests and chains use it to feed one

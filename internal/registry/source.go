@@ -205,6 +205,14 @@ func (s *Source) WithRoot(root Artifact) *Source {
 	return &c
 }
 
+// Borrow is a view of the source for a reader that does not own it: its
+// Close does nothing, and the owner's Close ends every view.
+func (s *Source) Borrow() *Source {
+	c := *s
+	c.close = nil
+	return &c
+}
+
 // Open parses spec and opens it.
 func (s Sources) Open(ctx context.Context, spec string) (*Source, error) {
 	parsed, err := s.Parse(spec)

@@ -131,3 +131,26 @@ func TestOneLineAndClip(t *testing.T) {
 		t.Errorf("Clip cut inside a character: %q", got)
 	}
 }
+
+func TestDeferredReplaysLinesAndGroupsInOrder(t *testing.T) {
+	var d Deferred
+	d.Infof("scanning %d platforms", 2)
+	end := d.Group("linux/amd64")
+	d.Warnf("old DB")
+	end()
+	d.Group("left open")
+	d.Infof("inside")
+	var out bytes.Buffer
+	c := NewConsole(&out, &Redactor{})
+	d.Replay(c)
+	c.Close()
+	want := "scanning 2 platforms\nlinux/amd64\n  warning: old DB\nleft open\n  inside\n"
+	if out.String() != want {
+		t.Fatalf("replayed:\n%q\nwant:\n%q", out.String(), want)
+	}
+	out.Reset()
+	d.Replay(c)
+	if out.Len() != 0 {
+		t.Fatal("a replay must empty the record")
+	}
+}

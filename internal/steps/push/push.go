@@ -49,6 +49,13 @@ type Options struct {
 	// so a later stage of the chain reads what was pushed instead of
 	// pulling it back; the caller closes Result.Opened.
 	KeepSource bool
+	// Ready, when set, is called for a local source (not a build's) once
+	// it is open and its manifests and configs are verified, just before
+	// anything is written: with a view of the image as it will be pushed
+	// (valid until Run returns; the view is not the caller's to close), its
+	// digest and the repository@digest references the push will produce.
+	// A chain's scan reads the image from there while the upload runs.
+	Ready func(view *registry.Source, digest string, pushed []string)
 }
 
 // ECROptions are the ecr-* inputs.
@@ -122,6 +129,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.Notes = append(res.Notes, "created ECR repository "+c)
 	}
 
+	if opts.Ready != nil && src.Local() && opts.Build == nil {
+		pushed := make([]string, len(targets))
+		for i, t := range targets {
+			pushed[i] = t.Repo.String() + "@" + digest.String()
+		}
+		opts.Ready(src.WithRoot(root).Borrow(), digest.String(), pushed)
+	}
 	if len(targets) == 1 {
 		opts.Log.Infof("pushing %s (%s, %s) to %s", digest, strings.Join(graph.Platforms, ", "), report.HumanBytes(graph.Size), targets[0].Repo)
 	} else {

@@ -88,6 +88,11 @@ type Options struct {
 
 	Registry *registry.Client
 	Log      report.Logger
+	// BeforeWrite, when set, is waited for once the findings are known and
+	// before any report file is written; an error stops the stage there,
+	// with nothing written. A chain scanning an image while push uploads it
+	// writes reports only for an image that was pushed.
+	BeforeWrite func(ctx context.Context) error
 	// Now is the clock for DB ages (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -192,6 +197,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		one := &scanner.Result{Config: res.Scan.Config[i : i+1], Severities: res.Scan.Severities}
 		_, v, _ := scanner.GateThreshold(one, threshold)
 		res.Config[i].Verdict = v
+	}
+	if opts.BeforeWrite != nil {
+		if err := opts.BeforeWrite(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := res.writeReports(ctx, opts, formats); err != nil {
 		return nil, err
