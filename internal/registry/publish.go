@@ -2,11 +2,13 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -78,15 +80,36 @@ func (c *Client) Publish(ctx context.Context, opts PublishOptions) ([]TargetStat
 	}
 	defer p.close()
 	p.plan(ctx)
+	// The manifest checks end with the publication, whatever its outcome.
+	hctx, stopChecks := context.WithCancel(ctx)
+	p.checkManifests(hctx)
+	p.cleanup = append(p.cleanup, func() {
+		stopChecks()
+		for _, t := range p.targets {
+			<-t.presentKnown
+		}
+	})
 	if err := p.transferBlobs(ctx); err != nil {
-		return p.snapshot(), fmt.Errorf("%w (no tag was written)", err)
+		return p.snapshot(), fmt.Errorf("%w (no tag was written)", p.cause(ctx, err))
 	}
 	p.stopProgress()
 	if err := p.writeManifests(ctx); err != nil {
-		return p.snapshot(), fmt.Errorf("%w (no tag was written)", err)
+		return p.snapshot(), fmt.Errorf("%w (no tag was written)", p.cause(ctx, err))
 	}
 	err = p.tagAll(ctx)
 	return p.snapshot(), err
+}
+
+// cause prefers the run's own end (a cancelled job) over whatever error a
+// concurrent request met first because of it.
+func (p *publication) cause(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return Explain(ctx.Err(), "push to", p.targets[0].Repo.String(), Write)
+	}
+	return err
 }
 
 // publication is one Publish call's state.
@@ -120,6 +143,10 @@ type targetState struct {
 	primary *targetState
 	held    map[v1.Hash]chan struct{} // closed once this target holds the blob
 	slots   chan struct{}             // upload slots of its registry
+	// present holds the manifests below the root the target already has,
+	// asked while the blobs transfer; presentKnown is closed once known.
+	present      map[v1.Hash]bool
+	presentKnown chan struct{}
 }
 
 func (c *Client) newPublication(ctx context.Context, opts PublishOptions) (*publication, error) {
@@ -152,7 +179,8 @@ func (c *Client) newPublication(ctx context.Context, opts PublishOptions) (*publ
 	var counters []*progressCounter
 	for _, t := range opts.Targets {
 		ts := &targetState{Target: t, stats: TargetStats{Repository: t.Repo.String()},
-			progress: &progressCounter{name: t.Repo.String()}, held: map[v1.Hash]chan struct{}{}}
+			progress: &progressCounter{name: t.Repo.String()}, held: map[v1.Hash]chan struct{}{},
+			present: map[v1.Hash]bool{}, presentKnown: make(chan struct{})}
 		for _, b := range p.blobs {
 			ts.held[b.Digest] = make(chan struct{})
 		}
@@ -207,6 +235,39 @@ func (p *publication) plan(ctx context.Context) {
 		})
 	}
 	g.Wait()
+}
+
+// checkManifests asks each incomplete target, in the background while the
+// blobs transfer, which manifests below the root it already holds (one
+// round trip, all at once), so that writing them later costs only the
+// PUTs of those it lacks.
+func (p *publication) checkManifests(ctx context.Context) {
+	for _, t := range p.targets {
+		if t.complete {
+			close(t.presentKnown)
+			continue
+		}
+		go func() {
+			defer close(t.presentKnown)
+			var mu sync.Mutex
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(p.opts.Concurrency)
+			for _, m := range p.opts.Graph.Manifests {
+				if m.Digest == p.root.Digest {
+					continue
+				}
+				g.Go(func() error {
+					if desc, err := p.puller.Head(gctx, t.Repo.Digest(m.Digest.String())); err == nil && desc.Digest == m.Digest {
+						mu.Lock()
+						t.present[m.Digest] = true
+						mu.Unlock()
+					}
+					return nil
+				})
+			}
+			g.Wait()
+		}()
+	}
 }
 
 // transferBlobs gets every blob into every target. Blob-major order: the
@@ -305,37 +366,46 @@ func (p *publication) count(t *targetState, b Blob, o blobOutcome) {
 }
 
 // writeManifests puts the manifests by digest at every target that lacks
-// them, children before parents, the root last.
+// them, children before parents, the root last; targets at once.
 func (p *publication) writeManifests(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.targets {
-		if !t.complete {
-			n, err := p.putManifests(ctx, t.Repo)
-			p.mu.Lock()
-			t.stats.Manifests = n
-			p.mu.Unlock()
-			if err != nil {
-				return Explain(err, "push to", t.Repo.String(), Write)
+		g.Go(func() error {
+			if !t.complete {
+				n, err := p.putManifests(gctx, t)
+				p.mu.Lock()
+				t.stats.Manifests = n
+				p.mu.Unlock()
+				if err != nil {
+					return Explain(err, "push to", t.Repo.String(), Write)
+				}
 			}
-		}
-		p.mu.Lock()
-		t.stats.Digest = p.root.Digest.String()
-		p.mu.Unlock()
+			p.mu.Lock()
+			t.stats.Digest = p.root.Digest.String()
+			p.mu.Unlock()
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
-// putManifests writes manifests not yet present, in dependency order:
+// putManifests writes the manifests a target lacks, in dependency order:
 // every image manifest before the index that follows it in the graph's
 // order (children always precede their parents there), images in
-// parallel, indexes one at a time.
-func (p *publication) putManifests(ctx context.Context, repo name.Repository) (int, error) {
+// parallel, indexes one at a time. The root is missing (else the target
+// is complete); what lies below it was asked by checkManifests.
+func (p *publication) putManifests(ctx context.Context, t *targetState) (int, error) {
+	select {
+	case <-t.presentKnown:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	var written atomic.Int64
 	put := func(ctx context.Context, m Manifest) error {
-		ref := repo.Digest(m.Digest.String())
-		if desc, err := p.puller.Head(ctx, ref); err == nil && desc.Digest == m.Digest {
+		if t.present[m.Digest] {
 			return nil
 		}
-		if err := p.pusher.Put(ctx, ref, putManifest{m}); err != nil {
+		if err := p.pusher.Put(ctx, t.Repo.Digest(m.Digest.String()), putManifest{m}); err != nil {
 			return err
 		}
 		written.Add(1)
@@ -368,37 +438,86 @@ func (p *publication) putManifests(ctx context.Context, repo name.Repository) (i
 }
 
 // tagAll points every target's tags at the root, now that every target
-// holds the whole image. A target is complete once all its tags are.
+// holds the whole image: every tag at once. A tag that fails stops no other
+// (each target completes on its own), and a target is complete once all
+// its tags are.
 func (p *publication) tagAll(ctx context.Context) error {
-	for _, t := range p.targets {
-		if err := p.tag(ctx, t); err != nil {
+	var wg sync.WaitGroup
+	errs := make([][]error, len(p.targets))
+	slots := make(chan struct{}, p.opts.Concurrency)
+	for i, t := range p.targets {
+		errs[i] = make([]error, len(t.Tags))
+		for j, tag := range t.Tags {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				errs[i][j] = p.tag(ctx, t, tag)
+			}()
+		}
+	}
+	wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var first error
+	for i, t := range p.targets {
+		// Tags in the order they were given, whatever order they landed in.
+		slices.SortFunc(t.stats.Tags, func(a, b string) int { return t.tagIndex(a) - t.tagIndex(b) })
+		slices.SortFunc(t.stats.TagsUnchanged, func(a, b string) int { return t.tagIndex(a) - t.tagIndex(b) })
+		err := errors.Join(errs[i]...)
+		if err == nil {
+			t.stats.Complete = true
+			t.stats.Duration = time.Since(p.started)
+		} else if first == nil {
+			first = firstError(errs[i])
+		}
+	}
+	return first
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (p *publication) tag(ctx context.Context, t *targetState) error {
-	for _, tag := range t.Tags {
-		ref := t.Repo.Tag(tag)
-		unchanged := false
+// tag points one tag at the root. At a target that held the root before,
+// the tag may already point there (one HEAD tells); at one that did not,
+// it cannot, and the tag is written straight away.
+func (p *publication) tag(ctx context.Context, t *targetState, tag string) error {
+	ref := t.Repo.Tag(tag)
+	unchanged := false
+	if t.complete {
 		if desc, err := p.puller.Head(ctx, ref); err == nil && desc.Digest == p.root.Digest {
 			unchanged = true
-		} else if err := p.pusher.Put(ctx, ref, putManifest{p.root}); err != nil {
+		}
+	}
+	if !unchanged {
+		if err := p.pusher.Put(ctx, ref, putManifest{p.root}); err != nil {
 			return Explain(err, "tag", ref.String(), Write)
 		}
-		p.mu.Lock()
-		if unchanged {
-			t.stats.TagsUnchanged = append(t.stats.TagsUnchanged, ref.String())
-		}
-		t.stats.Tags = append(t.stats.Tags, ref.String())
-		p.mu.Unlock()
 	}
 	p.mu.Lock()
-	t.stats.Complete = true
-	t.stats.Duration = time.Since(p.started)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if unchanged {
+		t.stats.TagsUnchanged = append(t.stats.TagsUnchanged, ref.String())
+	}
+	t.stats.Tags = append(t.stats.Tags, ref.String())
 	return nil
+}
+
+// tagIndex is the position of a full tag reference among the target's tags.
+func (t *targetState) tagIndex(ref string) int {
+	for i, tag := range t.Tags {
+		if t.Repo.Tag(tag).String() == ref {
+			return i
+		}
+	}
+	return len(t.Tags)
 }
 
 func (p *publication) snapshot() []TargetStats {

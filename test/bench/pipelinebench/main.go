@@ -14,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,8 @@ type options struct {
 	keep                           string
 	wrap                           string
 	baseline                       string
+	wanRTT                         time.Duration
+	wanStreamMbps, wanLinkMbps     int
 }
 
 func main() {
@@ -49,6 +52,9 @@ func main() {
 	flag.StringVar(&o.trivy, "trivy", "trivy", "trivy CLI of the Trivy version this module links")
 	flag.StringVar(&o.cosign, "cosign", "cosign", "cosign CLI (v2.6.5, the version this module links)")
 	flag.IntVar(&o.runs, "runs", 5, "runs per tool")
+	flag.DurationVar(&o.wanRTT, "wan-rtt", 0, "put the registry behind a WAN model: every request pays this round trip (0: plain loopback)")
+	flag.IntVar(&o.wanStreamMbps, "wan-stream-mbps", 100, "with -wan-rtt: throughput of one upload connection")
+	flag.IntVar(&o.wanLinkMbps, "wan-link-mbps", 1000, "with -wan-rtt: bandwidth of the link, shared by all uploads")
 	flag.StringVar(&o.baseline, "baseline", "", "another registry binary (e.g. built from the main branch) run as a third side, for before/after figures")
 	flag.StringVar(&o.keep, "keep", "", "also write the fixture layout, DB cache and key pair here and keep them (for profiling one tool by hand)")
 	flag.StringVar(&o.wrap, "wrap", "", "run the registry binary under this command, e.g. \"perf record -g -o /tmp/perf.data --\" (for profiling; figures are then not comparable)")
@@ -169,7 +175,11 @@ func run(o options) error {
 	}
 
 	once := func(p *pipeline, i int) ([]phase, error) {
-		reg, err := localregistry.Start(ctx, localregistry.Options{Disk: true})
+		var wrap func(http.Handler) http.Handler
+		if o.wanRTT > 0 {
+			wrap = benchutil.WAN(o.wanRTT, o.wanStreamMbps, o.wanLinkMbps)
+		}
+		reg, err := localregistry.Start(ctx, localregistry.Options{Disk: true, Wrap: wrap})
 		if err != nil {
 			return nil, err
 		}
@@ -232,8 +242,8 @@ func run(o options) error {
 			bytes += info.Size()
 		}
 	}
-	fmt.Printf("Two-platform index (vulndb.LargeIndex: linux/amd64 Alpine, linux/arm64/v8 Debian, the fixture's vulnerable packages among %d OS and %d npm packages per platform; %.0f MB in the OCI layout), pushed to a fresh disk-backed distribution registry on loopback every run, the fixture vulnerability DB already in a fresh cache (cold layer cache), key signing without a transparency log; %d runs per side, alternating which goes first; medians of wall time.\n\n",
-		vulndb.DefaultLargeOptions.OSPackages, vulndb.DefaultLargeOptions.NpmPackages, float64(bytes)/1e6, o.runs)
+	fmt.Printf("Two-platform index (vulndb.LargeIndex: linux/amd64 Alpine, linux/arm64/v8 Debian, the fixture's vulnerable packages among %d OS and %d npm packages per platform; %.0f MB in the OCI layout), pushed to a fresh disk-backed distribution registry %s every run, the fixture vulnerability DB already in a fresh cache (cold layer cache), key signing without a transparency log; %d runs per side, alternating which goes first; medians of wall time.\n\n",
+		vulndb.DefaultLargeOptions.OSPackages, vulndb.DefaultLargeOptions.NpmPackages, float64(bytes)/1e6, where(o), o.runs)
 	fmt.Println("| Pipeline | median | ratio |")
 	fmt.Println("|---|---|---|")
 	fmt.Printf("| `registry run push,scan,sign` | %.0f ms | %.2f |\n", benchutil.Ms(benchutil.Median(ours.totals)), benchutil.Ratio(ours.totals, theirs.totals))
@@ -355,4 +365,12 @@ func keep(dir, src, db, work string) error {
 		return fmt.Errorf("keep the fixture: %v: %s", err, out)
 	}
 	return nil
+}
+
+// where says how the registry was reached.
+func where(o options) string {
+	if o.wanRTT <= 0 {
+		return "on loopback"
+	}
+	return fmt.Sprintf("behind a WAN model (every request pays %s, %d Mbit/s per upload connection, %d Mbit/s shared; downloads unthrottled)", o.wanRTT, o.wanStreamMbps, o.wanLinkMbps)
 }

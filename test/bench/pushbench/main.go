@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,8 +21,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/registry-actions/registry/internal/demo/localregistry"
 	"github.com/registry-actions/registry/internal/demo/synth"
@@ -112,7 +109,7 @@ func run(o options) error {
 			coldCPU[tool] = append(coldCPU[tool], m.clientCPU)
 			serverCPU[tool] = append(serverCPU[tool], m.serverCPU)
 			if o.wanRTT > 0 {
-				m, err := timedFresh(wan(o.wanRTT, o.wanStreamMbps, o.wanLinkMbps), func(host string) *exec.Cmd { return tools[tool](host, "bench/app") })
+				m, err := timedFresh(benchutil.WAN(o.wanRTT, o.wanStreamMbps, o.wanLinkMbps), func(host string) *exec.Cmd { return tools[tool](host, "bench/app") })
 				if err != nil {
 					return fmt.Errorf("%s cold push over the WAN model: %w", tool, err)
 				}
@@ -237,7 +234,7 @@ func fanOutN(bin, layout string, n, mbps int) (time.Duration, error) {
 	for i := 0; i < n; i++ {
 		opts := localregistry.Options{Disk: true}
 		if mbps > 0 {
-			opts.Wrap = throttle(mbps)
+			opts.Wrap = benchutil.Throttle(mbps)
 		}
 		reg, err := localregistry.Start(context.Background(), opts)
 		if err != nil {
@@ -280,64 +277,6 @@ func secondRepository(bin, layout string) (int64, error) {
 		return 0, fmt.Errorf("second repository did not mount: %s", out)
 	}
 	return t[1].BytesUploaded, nil
-}
-
-// throttle limits the request bodies a registry receives to mbps, shared by
-// all its connections.
-func throttle(mbps int) func(http.Handler) http.Handler {
-	limiter := rate.NewLimiter(bytesPerSecond(mbps), burst)
-	return func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Body != nil {
-				r.Body = &limitedBody{ReadCloser: r.Body, limiters: []*rate.Limiter{limiter}, ctx: r.Context()}
-			}
-			h.ServeHTTP(w, r)
-		})
-	}
-}
-
-// wan models a registry across a wide-area network, as ECR and GHCR are from
-// a runner: every request pays a round trip before the registry sees it, one
-// connection streams no faster than TCP manages over that path, and all
-// connections share the link.
-func wan(rtt time.Duration, streamMbps, linkMbps int) func(http.Handler) http.Handler {
-	link := rate.NewLimiter(bytesPerSecond(linkMbps), burst)
-	return func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			time.Sleep(rtt)
-			if r.Body != nil {
-				stream := rate.NewLimiter(bytesPerSecond(streamMbps), burst)
-				r.Body = &limitedBody{ReadCloser: r.Body, limiters: []*rate.Limiter{stream, link}, ctx: r.Context()}
-			}
-			h.ServeHTTP(w, r)
-		})
-	}
-}
-
-const burst = 256 << 10
-
-func bytesPerSecond(mbps int) rate.Limit { return rate.Limit(mbps * 1000 * 1000 / 8) }
-
-// limitedBody reads no faster than every one of its limiters allows.
-type limitedBody struct {
-	io.ReadCloser
-	limiters []*rate.Limiter
-	ctx      context.Context
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if len(p) > burst {
-		p = p[:burst]
-	}
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		for _, l := range b.limiters {
-			if werr := l.WaitN(b.ctx, n); werr != nil {
-				return n, werr
-			}
-		}
-	}
-	return n, err
 }
 
 func selfCPU() time.Duration {
