@@ -288,7 +288,7 @@ func runRegistry(command func(string, ...string) *exec.Cmd, wrap, bin, src, key,
 		return nil, err
 	}
 	phases := []phase{{"total", took}, {"CPU", cpu(c)}}
-	stageTime := regexp.MustCompile(`(?m)^(push|scan|sign) finished in (\S+)$`)
+	stageTime := regexp.MustCompile(`(?m)^(push|scan|sign) finished in (\S+)`)
 	for _, m := range stageTime.FindAllStringSubmatch(stderr.String(), -1) {
 		if d, err := time.ParseDuration(m[2]); err == nil {
 			phases = append(phases, phase{m[1], d})
