@@ -135,7 +135,10 @@ func runDemo(ctx context.Context, pio IO, out string) int {
 	if entries, err := os.ReadDir(filepath.Join(out, "reports")); err == nil {
 		var names []string
 		for _, e := range entries {
-			names = append(names, e.Name())
+			// The directory's marker is not a report.
+			if !strings.HasPrefix(e.Name(), ".") {
+				names = append(names, e.Name())
+			}
 		}
 		sort.Strings(names)
 		for _, n := range names {
